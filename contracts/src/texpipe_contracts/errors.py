@@ -1,0 +1,20 @@
+"""Error codes that cross a service boundary (messages, problem+json answers)."""
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable, machine-readable error codes. Never rename one; add new ones."""
+
+    # Results refused by the api's internal result endpoint (see DESIGN.md, the stale check).
+    LATEX_JOB_STALE = "LATEX_JOB_STALE"
+    LATEX_JOB_RESULT_INVALID = "LATEX_JOB_RESULT_INVALID"
+    # Compile outcomes.
+    LATEX_ERROR = "LATEX_ERROR"
+    MISSING_FILE = "MISSING_FILE"
+    TIMEOUT = "TIMEOUT"
+    OUTPUT_TOO_LARGE = "OUTPUT_TOO_LARGE"
+    NO_OUTPUT = "NO_OUTPUT"
+    SOURCE_REJECTED = "SOURCE_REJECTED"
+    # Delivery.
+    DEAD_LETTERED = "DEAD_LETTERED"

@@ -1,0 +1,42 @@
+"""Commands: a request that one consumer handles."""
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from texpipe_contracts.paths import ProjectPath
+from texpipe_contracts.v1.common import Engine, Envelope, ObjectKey, Sha256Hex
+
+MAX_TIMEOUT_MS = 25 * 60 * 1000
+"""The broker's consumer ack timeout is 30 min; every compile deadline stays below it."""
+
+
+class SourceBundleRef(BaseModel):
+    """Where a revision's source bundle is: a deterministic tar named by its sha256."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    key: ObjectKey = Field(examples=["sources/9f86d08.tar"])
+    sha256: Sha256Hex
+    size: int = Field(ge=0, description="Bundle size in bytes.")
+
+
+class CompileRequested(Envelope):
+    """latex.compile.requested v1: compile one revision of one document."""
+
+    schema_name: Literal["latex.compile.requested"] = Field(
+        default="latex.compile.requested", description="Schema name of this message."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Major version of the schema.")
+    document_id: UUID
+    revision: int = Field(ge=1, description="The document revision this compile is for.")
+    source: SourceBundleRef
+    main_file: ProjectPath = Field(default="main.tex", examples=["main.tex"])
+    engine: Engine = Field(examples=[Engine.PDFLATEX])
+    timeout_ms: int = Field(
+        default=120_000,
+        ge=1,
+        le=MAX_TIMEOUT_MS,
+        description="Wall-clock limit for the whole compile (all passes).",
+    )

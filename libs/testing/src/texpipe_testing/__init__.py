@@ -1,0 +1,1 @@
+"""texpipe_testing."""

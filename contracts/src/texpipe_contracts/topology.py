@@ -115,14 +115,14 @@ class Topology:
         return pairs[dlq_name]
 
 
-def _quorum(**extra: ArgValue) -> dict[str, ArgValue]:
+def _quorum(extra: dict[str, ArgValue]) -> dict[str, ArgValue]:
     return {"x-queue-type": "quorum", **extra}
 
 
 def _work_queue_args(dlx: str, dead_key: str, delivery_limit: int) -> dict[str, ArgValue]:
     # At-least-once dead-lettering needs reject-publish overflow (NOTES.md).
     return _quorum(
-        **{
+        {
             "x-delivery-limit": delivery_limit,
             "x-dead-letter-exchange": dlx,
             "x-dead-letter-routing-key": dead_key,
@@ -142,7 +142,7 @@ def build_topology(namespace: str = "") -> Topology:
     dlx = ExchangeSpec(name("latex.dlx"), "direct")
     compile_name, apply_name = name("latex.compile"), name("latex.apply")
     dlq_args = _quorum(
-        **{
+        {
             "x-max-length": DLQ_MAX_LENGTH,
             "x-message-ttl": DLQ_MAX_AGE_MS,
             "x-overflow": "drop-head",
@@ -154,7 +154,7 @@ def build_topology(namespace: str = "") -> Topology:
             # Messages carry their own (jittered) expiration; when it passes they go back to
             # the apply queue through the default exchange.
             _quorum(
-                **{
+                {
                     "x-dead-letter-exchange": "",
                     "x-dead-letter-routing-key": apply_name,
                     "x-dead-letter-strategy": "at-least-once",
@@ -181,10 +181,12 @@ def build_topology(namespace: str = "") -> Topology:
         compile_dlq=QueueSpec(
             name("latex.compile.dlq"), dlq_args, (BindingSpec(dlx.name, compile_name),)
         ),
-        apply_dlq=QueueSpec(name("latex.apply.dlq"), dlq_args, (BindingSpec(dlx.name, apply_name),)),
+        apply_dlq=QueueSpec(
+            name("latex.apply.dlq"), dlq_args, (BindingSpec(dlx.name, apply_name),)
+        ),
         dead_jobs_queue=QueueSpec(
             name("latex.dead-jobs"),
-            _quorum(**{"x-message-ttl": DEAD_JOBS_MAX_AGE_MS, "x-max-length": DLQ_MAX_LENGTH}),
+            _quorum({"x-message-ttl": DEAD_JOBS_MAX_AGE_MS, "x-max-length": DLQ_MAX_LENGTH}),
             (BindingSpec(dlx.name, compile_name), BindingSpec(dlx.name, apply_name)),
         ),
         retry_queues=retry_queues,

@@ -1,1 +1,1 @@
-"""texpipe_testing."""
+"""The texpipe test harness: a pytest plugin over real servers (see :mod:`plugin`)."""

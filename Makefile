@@ -1,0 +1,68 @@
+# texpipe: `make demo` runs the whole pipeline on the corpus, `make test` runs every test.
+# Both set up a fresh machine of this kind first (Debian 12, Python 3.11, root or sudo).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION := 3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+MEMBERS := contracts libs/servicekit libs/testing services/api services/compiler services/applier
+SRC := $(foreach m,$(MEMBERS),$(m)/src)
+export UV_PYTHON_DOWNLOADS := never
+
+APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
+	texlive-xetex texlive-luatex latexmk bubblewrap libseccomp2 poppler-utils
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: system-deps
+system-deps: ## Debian packages: TeX Live engines, latexmk, bubblewrap (only when missing)
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(UV):
+	python$(PYTHON_VERSION) -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+
+.PHONY: venv
+venv: $(UV) ## the virtualenv with exactly the locked versions and the workspace members
+	@[ -x $(PY) ] || $(UV) venv --quiet --python $(PYTHON_VERSION) $(VENV)
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps $(foreach m,$(MEMBERS),-e $(m))
+
+.PHONY: lock
+lock: $(UV) ## re-resolve and write requirements.lock (versions and hashes, no index hosts)
+	$(UV) lock
+	$(UV) export --frozen --all-packages --all-groups --no-emit-workspace --no-header --quiet -o requirements.lock
+
+.PHONY: contracts
+contracts: venv ## regenerate the committed JSON Schemas and AsyncAPI document
+	$(PY) -m texpipe_contracts.schema_gen contracts
+
+.PHONY: lint
+lint: venv ## ruff, import rules, committed contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m texpipe_contracts.schema_gen --check contracts
+
+.PHONY: typecheck
+typecheck: venv ## mypy --strict over every package
+	$(VENV)/bin/mypy $(SRC)
+
+.PHONY: test
+test: system-deps venv ## set up what is missing, then run the whole suite against real servers
+	$(VENV)/bin/pytest -q
+
+.PHONY: clean
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,115 @@
+"""Compatibility rules of the v1 messages."""
+
+import json
+from uuid import uuid4
+
+import pytest
+from pydantic import ValidationError
+from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.v1 import CompileCompleted, CompileRequested, Engine, Outcome
+
+
+def requested(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "schema_name": "latex.compile.requested",
+        "schema_version": 1,
+        "message_id": str(uuid4()),
+        "job_id": str(uuid4()),
+        "produced_at": "2026-11-29T10:00:00Z",
+        "document_id": str(uuid4()),
+        "revision": 3,
+        "source": {"key": "sources/" + "a" * 64 + ".tar", "sha256": "a" * 64, "size": 10240},
+        "main_file": "main.tex",
+        "engine": "pdflatex",
+        "timeout_ms": 120000,
+    }
+    body.update(overrides)
+    return body
+
+
+def completed(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "schema_name": "latex.compile.completed",
+        "schema_version": 1,
+        "job_id": str(uuid4()),
+        "document_id": str(uuid4()),
+        "revision": 1,
+        "outcome": "succeeded",
+        "pdf": {"key": "outputs/k/output.pdf", "sha256": "b" * 64, "size": 1000, "pages": 2},
+        "log": {"key": "outputs/k/output.log", "size": 300},
+        "duration_ms": 420,
+        "engine": "pdflatex",
+        "engine_version": "pdfTeX 3.141592653-2.6-1.40.24",
+        "cache_hit": False,
+    }
+    body.update(overrides)
+    return body
+
+
+def test_a_v1_request_round_trips_through_json() -> None:
+    message = CompileRequested.model_validate(requested())
+    again = CompileRequested.model_validate_json(message.model_dump_json())
+    assert again == message
+    assert message.engine is Engine.PDFLATEX
+    assert message.correlation_id == str(message.job_id)
+
+
+def test_an_unknown_extra_field_is_ignored() -> None:
+    message = CompileRequested.model_validate(requested(priority="high"))
+    assert not hasattr(message, "priority")
+    event = CompileCompleted.model_validate(completed(warnings=3))
+    assert event.outcome is Outcome.SUCCEEDED
+
+
+def test_defaults_fill_the_envelope() -> None:
+    body = requested()
+    for key in ("message_id", "produced_at", "schema_name", "schema_version"):
+        body.pop(key)
+    message = CompileRequested.model_validate(body)
+    assert message.schema_version == 1
+    assert message.produced_at.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({k: v for k, v in requested().items() if k != "revision"}, "revision"),
+        (requested(revision="latest"), "revision"),
+        (requested(schema_version=2), "schema_version"),
+        (requested(schema_name="latex.compile.completed"), "schema_name"),
+        (requested(engine="troff"), "engine"),
+        (requested(main_file="../etc/passwd"), "main_file"),
+        (requested(timeout_ms=10**9), "timeout_ms"),
+        (requested(source={"key": "sources/x.tar", "sha256": "nothex", "size": 1}), "sha256"),
+    ],
+)
+def test_a_bad_request_is_refused_naming_the_field(body: dict[str, object], named: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        CompileRequested.model_validate(body)
+    assert named in str(caught.value)
+
+
+def test_unknown_major_version_of_a_result_is_refused() -> None:
+    with pytest.raises(ValidationError, match="schema_version"):
+        CompileCompleted.model_validate_json(json.dumps(completed(schema_version=2)))
+
+
+def test_outcome_and_payload_must_agree() -> None:
+    with pytest.raises(ValidationError, match="needs 'pdf'"):
+        CompileCompleted.model_validate(completed(pdf=None))
+    with pytest.raises(ValidationError, match="needs 'error'"):
+        CompileCompleted.model_validate(completed(outcome="failed", pdf=None))
+    failed = CompileCompleted.model_validate(
+        completed(
+            outcome="failed",
+            pdf=None,
+            error={
+                "code": "LATEX_ERROR",
+                "message": "Undefined control sequence.",
+                "file": "main.tex",
+                "line": 4,
+            },
+        )
+    )
+    assert failed.error is not None
+    assert failed.error.code is ErrorCode.LATEX_ERROR

@@ -1,0 +1,111 @@
+"""FastStream helpers over the topology in contracts: declare it, dead-letter with a reason."""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import structlog
+from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit.message import RabbitMessage
+from prometheus_client import Counter
+from texpipe_contracts import topology as topo
+from texpipe_contracts.topology import ExchangeSpec, QueueSpec, Topology
+
+if TYPE_CHECKING:
+    from faststream.rabbit.schemas.queue import QuorumQueueArgs
+
+log = structlog.get_logger(__name__)
+
+DEAD_LETTERS = Counter(
+    "texpipe_dead_letters_total",
+    "Messages a texpipe service dead-lettered itself, by source queue and error code.",
+    ["queue", "code"],
+)
+
+
+class UnroutableError(Exception):
+    """The broker did not confirm a publish (no queue took it)."""
+
+
+def rabbit_exchange(spec: ExchangeSpec) -> RabbitExchange:
+    """The FastStream exchange for ``spec`` (durable)."""
+    return RabbitExchange(spec.name, type=ExchangeType(spec.type), durable=True)
+
+
+def rabbit_queue(spec: QueueSpec) -> RabbitQueue:
+    """The FastStream queue for ``spec``: every texpipe queue is a durable quorum queue."""
+    if spec.arguments.get("x-queue-type") != "quorum":
+        raise ValueError(f"{spec.name}: texpipe declares quorum queues only")
+    arguments = {k: v for k, v in spec.arguments.items() if k != "x-queue-type"}
+    return RabbitQueue(
+        spec.name,
+        queue_type=QueueType.QUORUM,
+        durable=True,
+        arguments=cast("QuorumQueueArgs", arguments),
+    )
+
+
+async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
+    """Declare every exchange, queue and binding (idempotent; arguments must match)."""
+    exchanges = {}
+    for spec in topology.exchanges:
+        exchanges[spec.name] = await broker.declare_exchange(rabbit_exchange(spec))
+    for queue_spec in topology.queues:
+        queue = await broker.declare_queue(rabbit_queue(queue_spec))
+        for binding in queue_spec.bindings:
+            await queue.bind(exchanges[binding.exchange], routing_key=binding.routing_key)
+
+
+def message_headers(message: RabbitMessage) -> dict[str, Any]:
+    """The AMQP headers of a received message (empty dict when none)."""
+    return dict(message.raw_message.headers or {})
+
+
+async def dead_letter(
+    broker: RabbitBroker,
+    topology: Topology,
+    *,
+    body: bytes,
+    headers: Mapping[str, Any],
+    source_queue: QueueSpec,
+    reason: str,
+    code: str,
+    attempts: int,
+    correlation_id: str | None = None,
+    message_id: str | None = None,
+) -> None:
+    """Put a message into ``source_queue``'s dead-letter path with the reason in its headers.
+
+    Waits for the broker's confirm; the caller acks the original only afterwards, so a crash
+    in between yields a duplicate dead letter, never a lost one.
+    """
+    dead_key = str(source_queue.arguments["x-dead-letter-routing-key"])
+    new_headers = {
+        **{k: v for k, v in headers.items() if not k.startswith("x-death")},
+        topo.HEADER_REASON: reason[:1000],
+        topo.HEADER_ERROR_CODE: code,
+        topo.HEADER_ATTEMPT: attempts,
+        topo.HEADER_SOURCE_QUEUE: source_queue.name,
+        topo.HEADER_DEAD_AT: datetime.now(UTC).isoformat(),
+    }
+    confirmed = await broker.publish(
+        body,
+        exchange=rabbit_exchange(topology.dead_letter_exchange),
+        routing_key=dead_key,
+        headers=new_headers,
+        persist=True,
+        correlation_id=correlation_id,
+        message_id=message_id,
+        content_type="application/json",
+    )
+    if confirmed is None or getattr(confirmed, "name", "Basic.Ack") != "Basic.Ack":
+        raise UnroutableError(f"dead letter for {source_queue.name} was not confirmed")
+    DEAD_LETTERS.labels(queue=source_queue.name, code=code).inc()
+    log.error(
+        "message_dead_lettered",
+        queue=source_queue.name,
+        reason=reason,
+        code=code,
+        attempts=attempts,
+        correlation_id=correlation_id,
+    )

@@ -1,0 +1,59 @@
+"""pydantic-settings mixins; a service's ``Settings`` subclasses the ones it needs."""
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from texpipe_contracts.topology import Topology, build_topology
+
+_CONFIG = SettingsConfigDict(env_prefix="TEXPIPE_", extra="ignore", frozen=True)
+
+
+class AmqpSettings(BaseSettings):
+    """Where the broker is and which namespace of it this deployment uses."""
+
+    model_config = _CONFIG
+
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    namespace: str = Field(
+        default="",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$|^$",
+        description="Prefix of every exchange and queue name; empty in a normal deployment.",
+    )
+
+    def topology(self) -> Topology:
+        """The broker topology of this deployment."""
+        return build_topology(self.namespace)
+
+
+class S3Settings(BaseSettings):
+    """The S3 endpoint and bucket that hold sources and outputs."""
+
+    model_config = _CONFIG
+
+    s3_endpoint_url: str = "http://127.0.0.1:8333"
+    s3_bucket: str = "texpipe"
+    s3_access_key: SecretStr
+    s3_secret_key: SecretStr
+    s3_region: str = "us-east-1"
+    s3_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    s3_read_timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+
+class LogSettings(BaseSettings):
+    """How the service logs."""
+
+    model_config = _CONFIG
+
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_format: str = Field(default="json", pattern=r"^(json|console)$")
+
+
+class OpsSettings(BaseSettings):
+    """Where a broker-driven service serves /health, /ready and /metrics."""
+
+    model_config = _CONFIG
+
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=8081, ge=0, le=65535)
+    shutdown_grace_s: float = Field(
+        default=30.0, ge=0, le=1500, description="How long in-flight work may finish on SIGTERM."
+    )

@@ -1,0 +1,117 @@
+"""pytest plugin: each test session gets its own broker namespace, database and S3 bucket.
+
+Loaded by the root ``pyproject.toml`` (``-p texpipe_testing.plugin``). Servers come from the
+environment (``TEXPIPE_TEST_AMQP_URL``, ``TEXPIPE_TEST_POSTGRES_URL``) with the machine's
+defaults; SeaweedFS is started by the harness itself. A server that cannot be reached fails
+the tests that need it, with how to start it: it never skips.
+"""
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import asyncpg
+import pytest
+import pytest_asyncio
+from faststream.rabbit import RabbitBroker
+from texpipe_contracts.topology import Topology, build_topology
+from texpipe_servicekit.rabbit import declare_topology
+
+from texpipe_testing.seaweed import S3Server, seaweedfs
+from texpipe_testing.servers import require_server
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """The broker all tests of this session use (each in its own namespace)."""
+    url = os.environ.get("TEXPIPE_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+    require_server("RabbitMQ", url, 5672)
+    return url
+
+
+@pytest.fixture(scope="session")
+def namespace() -> str:
+    """A prefix no other test run uses: its queues and exchanges are its own."""
+    return "t" + secrets.token_hex(5)
+
+
+@pytest.fixture(scope="session")
+def topology(namespace: str) -> Topology:
+    """This session's topology."""
+    return build_topology(namespace)
+
+
+async def delete_topology(amqp_url: str, topology: Topology) -> None:
+    """Delete every queue and exchange of ``topology`` (whatever they hold)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        for queue in topology.queues:
+            channel = await connection.channel()
+            # Quorum queues refuse if-unused/if-empty deletes by closing the channel (NOTES.md).
+            await channel.queue_delete(queue.name, if_unused=False, if_empty=False)
+            await channel.close()
+        channel = await connection.channel()
+        for exchange in topology.exchanges:
+            await channel.exchange_delete(exchange.name)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def declared_topology(amqp_url: str, topology: Topology) -> AsyncIterator[Topology]:
+    """This session's topology, declared as the services declare it, deleted afterwards."""
+    async with RabbitBroker(amqp_url, logger=None) as broker:
+        await broker.connect()
+        await declare_topology(broker, topology)
+    yield topology
+    await delete_topology(amqp_url, topology)
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def postgres_dsn() -> AsyncIterator[str]:
+    """A database created for this session and dropped after it."""
+    admin_url = os.environ.get("TEXPIPE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    require_server("PostgreSQL", admin_url, 5432)
+    name = "texpipe_test_" + secrets.token_hex(5)
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield _with_database(admin_url, name)
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """A SeaweedFS S3 server started for this session, with a bucket name of its own."""
+    with seaweedfs(bucket="texpipe-" + secrets.token_hex(4)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def service_env(amqp_url: str, namespace: str, postgres_dsn: str, s3: S3Server) -> dict[str, str]:
+    """Environment variables that point a texpipe service at this session's servers."""
+    return {
+        "TEXPIPE_AMQP_URL": amqp_url,
+        "TEXPIPE_NAMESPACE": namespace,
+        "TEXPIPE_DATABASE_URL": postgres_dsn,
+        "TEXPIPE_S3_ENDPOINT_URL": s3.endpoint_url,
+        "TEXPIPE_S3_BUCKET": s3.bucket,
+        "TEXPIPE_S3_ACCESS_KEY": s3.access_key,
+        "TEXPIPE_S3_SECRET_KEY": s3.secret_key,
+        "TEXPIPE_SERVICE_TOKEN": "service-" + secrets.token_hex(16),
+        "TEXPIPE_LOG_FORMAT": "json",
+    }

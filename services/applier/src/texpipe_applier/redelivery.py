@@ -1,0 +1,91 @@
+"""Putting a result back on the broker: into a retry queue, or into the dead-letter queue."""
+
+from typing import cast
+
+from aio_pika.abc import HeadersType
+from faststream.rabbit import RabbitBroker
+from pamqp.commands import Basic
+from texpipe_contracts import topology
+from texpipe_contracts.topology import Topology
+from texpipe_servicekit.rabbit import dead_letter
+
+from texpipe_applier.errors import NotConfirmedError
+from texpipe_applier.received import Received
+
+CONTENT_TYPE = "application/json"
+
+
+def is_confirmed(frame: object) -> bool:
+    """True for a broker ack; a returned (unroutable) or nacked publish is not one."""
+    return isinstance(frame, Basic.Ack)
+
+
+class RabbitRedelivery:
+    """Republishes results; every publish waits for the broker's confirm before returning."""
+
+    def __init__(self, broker: RabbitBroker, topo: Topology) -> None:
+        self._broker = broker
+        self._topo = topo
+
+    async def schedule_retry(self, message: Received, attempt: int, delay_s: float) -> None:
+        """Park ``message`` in the retry queue for ``attempt`` for ``delay_s`` seconds.
+
+        The retry queue dead-letters expired messages back into the apply queue; the attempt
+        number travels in a header we set, so counting does not depend on the broker version.
+        """
+        queue = self._topo.retry_queue(attempt)
+        frame = await self._broker.publish(
+            message.body,
+            queue=queue.name,  # the default exchange routes by queue name
+            headers=cast(
+                "HeadersType", message.republish_headers(**{topology.HEADER_ATTEMPT: attempt})
+            ),
+            expiration=delay_s,
+            persist=True,
+            mandatory=True,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            content_type=CONTENT_TYPE,
+        )
+        if not is_confirmed(frame):
+            raise NotConfirmedError(f"retry publish to {queue.name} was not confirmed: {frame!r}")
+
+    async def requeue_notice(self, message: Received, source_queue: str) -> None:
+        """Put a dead-jobs notice back at the tail of its queue, to be tried again.
+
+        A fresh publish rather than a nack: quorum queues of some broker versions count
+        nack-requeues toward a delivery limit (4.x has a default of 20) and would drop it. The
+        headers, x-death included, are kept whole: they are what the notice is read from.
+        """
+        queue = self._topo.dead_jobs_queue.name
+        frame = await self._broker.publish(
+            message.body,
+            queue=queue,
+            headers=cast(
+                "HeadersType", {**message.headers, topology.HEADER_SOURCE_QUEUE: source_queue}
+            ),
+            persist=True,
+            mandatory=True,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            content_type=CONTENT_TYPE,
+        )
+        if not is_confirmed(frame):
+            raise NotConfirmedError(f"re-queue to {queue} was not confirmed: {frame!r}")
+
+    async def dead_letter(
+        self, message: Received, *, reason: str, code: str, attempts: int
+    ) -> None:
+        """Dead-letter ``message`` with its reason (to the apply DLQ and ``latex.dead-jobs``)."""
+        await dead_letter(
+            self._broker,
+            self._topo,
+            body=message.body,
+            headers=message.republish_headers(),
+            source_queue=self._topo.apply_queue,
+            reason=reason,
+            code=code,
+            attempts=attempts,
+            correlation_id=message.correlation_id,
+            message_id=message.message_id,
+        )

@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from texpipe_testing.servers import free_port, tcp_reachable
+from texpipe_testing.servers import free_port
 
 READY_TIMEOUT_S = 30.0
 
@@ -72,67 +72,84 @@ def _create_bucket(endpoint: str, access_key: str, secret_key: str, bucket: str)
     client.create_bucket(Bucket=bucket)
 
 
+def start_weed(
+    root: Path, *, bucket: str, s3_port: int | None = None
+) -> tuple["subprocess.Popen[bytes]", S3Server]:
+    """Start ``weed mini`` with its data, logs and credentials under ``root``; wait until ready.
+
+    The process runs in its own session so that it outlives a ``make up`` that started it.
+    """
+    access_key, secret_key = "texpipe-" + secrets.token_hex(4), secrets.token_hex(16)
+    for sub in ("data", "logs"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    config = root / "s3.json"
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "texpipe",
+                        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
+    config.chmod(0o600)
+    names = ("master", "volume", "filer", "s3")
+    ports = {name: free_port() for name in names}
+    if s3_port:
+        ports["s3"] = s3_port
+    grpc = {name: free_port() for name in (*names, "admin")}
+    command = [
+        weed_binary(),
+        f"-logdir={root / 'logs'}",
+        "mini",
+        f"-dir={root / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        *(f"-{name}.port={port}" for name, port in ports.items()),
+        *(f"-{name}.port.grpc={port}" for name, port in grpc.items()),
+        f"-admin.port={free_port()}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-webdav=false",
+        "-admin.ui=false",
+        f"-s3.config={config}",
+    ]
+    log = root / "weed.out"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, cwd=root, start_new_session=True
+        )
+    endpoint = f"http://127.0.0.1:{ports['s3']}"
+    try:
+        _wait_ready(endpoint, process, log)
+        _create_bucket(endpoint, access_key, secret_key, bucket)
+    except BaseException:
+        stop_weed(process)
+        raise
+    return process, S3Server(endpoint, access_key, secret_key, bucket)
+
+
+def stop_weed(process: "subprocess.Popen[bytes]") -> None:
+    """Terminate ``weed`` and wait for it."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def seaweedfs(bucket: str = "texpipe") -> Iterator[S3Server]:
-    """Run ``weed mini`` (master, volume, filer, S3 in one process) until the block ends."""
-    access_key, secret_key = "texpipe-" + secrets.token_hex(4), secrets.token_hex(16)
+    """Run a throwaway SeaweedFS S3 server until the block ends."""
     with tempfile.TemporaryDirectory(prefix="texpipe-weed-") as tmp:
-        root = Path(tmp)
-        (root / "data").mkdir()
-        (root / "logs").mkdir()
-        config = root / "s3.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "identities": [
-                        {
-                            "name": "texpipe",
-                            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                        }
-                    ]
-                }
-            )
-        )
-        names = ("master", "volume", "filer", "s3")
-        ports = {name: free_port() for name in names}
-        grpc = {name: free_port() for name in (*names, "admin")}
-        s3_port = ports["s3"]
-        command = [
-            weed_binary(),
-            f"-logdir={root / 'logs'}",
-            "mini",
-            f"-dir={root / 'data'}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-master.telemetry=false",
-            f"-master.port={ports['master']}",
-            f"-volume.port={ports['volume']}",
-            f"-filer.port={ports['filer']}",
-            f"-s3.port={s3_port}",
-            *(f"-{name}.port.grpc={port}" for name, port in grpc.items() if name != "admin"),
-            f"-admin.port={free_port()}",
-            f"-admin.port.grpc={grpc['admin']}",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            "-webdav=false",
-            "-admin.ui=false",
-            f"-s3.config={config}",
-        ]
-        log = root / "weed.out"
-        with log.open("wb") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=root)
-        endpoint = f"http://127.0.0.1:{s3_port}"
+        process, server = start_weed(Path(tmp), bucket=bucket)
         try:
-            _wait_ready(endpoint, process, log)
-            _create_bucket(endpoint, access_key, secret_key, bucket)
-            yield S3Server(endpoint, access_key, secret_key, bucket)
+            yield server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if tcp_reachable("127.0.0.1", s3_port, timeout=0.2):
-                pass  # the OS frees the port shortly; nothing else to do
+            stop_weed(process)

@@ -1,0 +1,1 @@
+"""PostgreSQL access: every SQL string (queries.py), the schema's migrations, the pool."""

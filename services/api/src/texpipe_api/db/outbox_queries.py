@@ -1,0 +1,70 @@
+"""SQL of the outbox relay and of retention."""
+
+from datetime import timedelta
+
+from asyncpg import Record
+
+from texpipe_api.db.conn import Conn
+
+# SKIP LOCKED: rows another relay holds (in its own transaction, while it publishes them) are
+# not seen here, so two relays never publish the same row; the lock ends with that transaction.
+_CLAIM = """
+SELECT o.id, o.message_id, o.created_at, j.id AS job_id, j.document_id, j.revision, j.engine,
+       j.timeout_ms, r.main_file, r.source_key, r.source_sha256, r.source_size
+FROM outbox o
+JOIN jobs j ON j.id = o.job_id
+JOIN revisions r ON r.document_id = j.document_id AND r.revision = j.revision
+WHERE o.published_at IS NULL
+ORDER BY o.id
+LIMIT $1
+FOR UPDATE OF o SKIP LOCKED
+"""
+
+
+async def claim_pending(conn: Conn, limit: int) -> list[Record]:
+    """Lock up to ``limit`` unpublished rows (with what their messages need), oldest first."""
+    return await conn.fetch(_CLAIM, limit)
+
+
+async def mark_published(conn: Conn, ids: list[int]) -> None:
+    """The broker confirmed these rows' messages."""
+    await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids)
+
+
+async def pending_count(conn: Conn) -> int:
+    """How many rows wait to be published (a gauge for operators)."""
+    value: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    return value
+
+
+# A job is pruned when it is finished, older than the retention, and not its document's latest
+# (a newer job of the same document exists). Batches keep each transaction short.
+_PRUNE_JOBS = """
+WITH doomed AS (
+    SELECT j.id FROM jobs j
+    WHERE j.finished_at < now() - $1::interval
+      AND j.state <> 'queued'
+      AND EXISTS (SELECT 1 FROM jobs n WHERE n.document_id = j.document_id AND n.seq > j.seq)
+    ORDER BY j.finished_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM jobs WHERE id IN (SELECT id FROM doomed)
+"""
+
+
+async def prune_jobs(conn: Conn, *, older_than: timedelta, limit: int) -> int:
+    """Delete up to ``limit`` prunable jobs (their outbox rows go with them); returns how many."""
+    status: str = await conn.execute(_PRUNE_JOBS, older_than, limit)
+    return int(status.split()[-1])
+
+
+async def prune_published(conn: Conn, *, older_than: timedelta, limit: int) -> int:
+    """Delete up to ``limit`` outbox rows published before ``older_than`` ago."""
+    status: str = await conn.execute(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+        " WHERE published_at < now() - $1::interval ORDER BY published_at LIMIT $2)",
+        older_than,
+        limit,
+    )
+    return int(status.split()[-1])

@@ -1,0 +1,128 @@
+"""The api's errors: each one knows its HTTP status and its stable problem ``code``.
+
+``middlewares.py`` turns any of these into an ``application/problem+json`` answer; views and use
+cases only raise. Codes are part of the public contract: never rename one, add new ones.
+"""
+
+from texpipe_contracts.errors import ErrorCode
+
+
+class ApiError(Exception):
+    """Base class: an answer other than success, with a status, a code and a detail."""
+
+    status = 500
+    code = "INTERNAL_ERROR"
+    title = "Internal error"
+
+    def __init__(self, detail: str = "", **extra: object) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.extra = extra
+
+
+class UnauthorizedError(ApiError):
+    """No credentials, or credentials we do not know."""
+
+    status = 401
+    code = "UNAUTHORIZED"
+    title = "Missing or invalid bearer token"
+
+
+class NotFoundError(ApiError):
+    """The resource does not exist, or belongs to another tenant (we do not say which)."""
+
+    status = 404
+    code = "NOT_FOUND"
+    title = "Not found"
+
+
+class InvalidRequestError(ApiError):
+    """The body or a parameter does not have the expected shape."""
+
+    status = 422
+    code = "INVALID_REQUEST"
+    title = "Invalid request"
+
+
+class PathRuleViolationError(InvalidRequestError):
+    """A project path broke one of the path rules (the detail names it)."""
+
+    code = "PATH_RULE_VIOLATION"
+    title = "A file path breaks a path rule"
+
+
+class MainFileMissingError(InvalidRequestError):
+    """The main file is not among the project's files."""
+
+    code = "MAIN_FILE_MISSING"
+    title = "The main file is not in the file set"
+
+
+class TooManyFilesError(ApiError):
+    """More files than the configured limit."""
+
+    status = 413
+    code = "TOO_MANY_FILES"
+    title = "Too many files"
+
+
+class SourceTooLargeError(ApiError):
+    """The decoded sources exceed the configured total size."""
+
+    status = 413
+    code = "SOURCE_TOO_LARGE"
+    title = "The sources are too large"
+
+
+class BodyTooLargeError(ApiError):
+    """The request body exceeds the configured size."""
+
+    status = 413
+    code = "BODY_TOO_LARGE"
+    title = "Request body too large"
+
+
+class RevisionMismatchError(ApiError):
+    """``If-Match`` names a revision that is not the current one."""
+
+    status = 412
+    code = "REVISION_MISMATCH"
+    title = "The document is not at the revision named by If-Match"
+
+
+class NoPdfError(NotFoundError):
+    """The document has no applied PDF yet."""
+
+    code = "NO_PDF"
+    title = "The document has no PDF yet"
+
+
+class NoLogError(NotFoundError):
+    """The job has no compile log (not compiled yet, or rejected before compiling)."""
+
+    code = "NO_LOG"
+    title = "The job has no log"
+
+
+class JobStaleError(ApiError):
+    """The result's revision is no longer the document's current one (DESIGN.md)."""
+
+    status = 409
+    code = ErrorCode.LATEX_JOB_STALE.value
+    title = "The document moved on; the result was not applied"
+
+
+class ResultInvalidError(ApiError):
+    """The result cannot be accepted yet: its PDF is not visible as stated, or the job's state."""
+
+    status = 409
+    code = ErrorCode.LATEX_JOB_RESULT_INVALID.value
+    title = "The result cannot be accepted yet"
+
+
+class DependencyUnavailableError(ApiError):
+    """PostgreSQL or S3 could not be reached while serving the request."""
+
+    status = 503
+    code = "DEPENDENCY_UNAVAILABLE"
+    title = "A dependency is unavailable"

@@ -1,0 +1,136 @@
+"""Use cases on compile jobs: enqueue (job + outbox row, one transaction), read, long-poll, log."""
+
+import asyncio
+from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+import asyncpg
+from botocore.exceptions import BotoCoreError, ClientError
+from texpipe_servicekit.s3 import S3Store, is_missing
+
+from texpipe_api import metrics
+from texpipe_api.db import queries
+from texpipe_api.db.conn import Conn
+from texpipe_api.errors import DependencyUnavailableError, NoLogError, NotFoundError
+from texpipe_api.presenters import job_out
+from texpipe_api.schemas import JobOut, is_final
+from texpipe_api.waiters import JobWaiters
+
+
+@dataclass(frozen=True, slots=True)
+class JobPolicy:
+    """What every new job is given."""
+
+    timeout_ms: int
+
+
+async def enqueue_compile(
+    conn: Conn,
+    policy: JobPolicy,
+    document_id: UUID,
+    tenant_id: UUID,
+    idempotency_key: str | None,
+) -> asyncpg.Record:
+    """A job for the document's current revision and its outbox row, in the caller's
+    transaction (or as one statement); an earlier job with the same idempotency key is
+    returned instead of a new one."""
+    row = await queries.insert_job_with_outbox(
+        conn,
+        job_id=uuid4(),
+        message_id=uuid4(),
+        document_id=document_id,
+        tenant_id=tenant_id,
+        timeout_ms=policy.timeout_ms,
+        idempotency_key=idempotency_key,
+    )
+    if row is not None:
+        metrics.JOBS_SUBMITTED.inc()
+        return row
+    if idempotency_key is not None:
+        earlier = await queries.job_by_idempotency_key(
+            conn, document_id=document_id, tenant_id=tenant_id, key=idempotency_key
+        )
+        if earlier is not None:
+            return earlier
+    raise NotFoundError(f"no document {document_id}")
+
+
+async def submit_compile(
+    pool: asyncpg.Pool,
+    policy: JobPolicy,
+    tenant_id: UUID,
+    document_id: UUID,
+    idempotency_key: str | None,
+) -> asyncpg.Record:
+    """Enqueue a compile of the document's current revision (one round trip when new)."""
+    async with pool.acquire() as conn:
+        return await enqueue_compile(conn, policy, document_id, tenant_id, idempotency_key)
+
+
+async def get_job(pool: asyncpg.Pool, tenant_id: UUID, job_id: UUID) -> JobOut:
+    """A tenant's job."""
+    async with pool.acquire() as conn:
+        row = await queries.get_job(conn, job_id, tenant_id=tenant_id)
+    if row is None:
+        raise NotFoundError(f"no job {job_id}")
+    return job_out(row)
+
+
+async def wait_for_job(
+    pool: asyncpg.Pool, waiters: JobWaiters, tenant_id: UUID, job_id: UUID, wait_s: float
+) -> JobOut:
+    """The job as soon as it is final, or after ``wait_s`` seconds as it is then."""
+    job = await get_job(pool, tenant_id, job_id)
+    if wait_s <= 0 or is_final(job.state):
+        return job
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    with waiters.watch(job_id) as changed:
+        # Read again after registering: a change in between would otherwise be missed.
+        job = await get_job(pool, tenant_id, job_id)
+        while not is_final(job.state) and not waiters.closing:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                break
+            changed.clear()
+            job = await get_job(pool, tenant_id, job_id)
+    return job
+
+
+async def read_log(
+    pool: asyncpg.Pool, s3: S3Store, tenant_id: UUID, job_id: UUID, max_bytes: int
+) -> bytes:
+    """The job's compile log from S3."""
+    async with pool.acquire() as conn:
+        row = await queries.get_job(conn, job_id, tenant_id=tenant_id)
+    if row is None:
+        raise NotFoundError(f"no job {job_id}")
+    if row["log_key"] is None:
+        raise NoLogError(f"job {job_id} has no log (state {row['state']})")
+    try:
+        return await _read_head(s3, row["log_key"], max_bytes)
+    except ClientError as exc:
+        if is_missing(exc):
+            raise NoLogError(f"the log of job {job_id} is no longer stored") from exc
+        raise DependencyUnavailableError(f"S3 refused the log: {type(exc).__name__}") from exc
+    except BotoCoreError as exc:
+        raise DependencyUnavailableError(f"S3 did not answer: {type(exc).__name__}") from exc
+
+
+async def _read_head(s3: S3Store, key: str, max_bytes: int) -> bytes:
+    """At most ``max_bytes`` of an object, with a note when it was cut."""
+    parts: list[bytes] = []
+    kept = 0
+    async with s3.stream(key) as (size, chunks):
+        async for chunk in chunks:
+            parts.append(chunk[: max_bytes - kept])
+            kept += len(parts[-1])
+            if kept >= max_bytes:
+                break
+    if size > kept:
+        parts.append(f"\n[texpipe: log truncated at {kept} of {size} bytes]\n".encode())
+    return b"".join(parts)

@@ -1,0 +1,23 @@
+"""Typed keys of what the application shares (aiohttp AppKey: no string keys, mypy checks)."""
+
+import asyncpg
+from aiohttp import web
+from texpipe_servicekit.s3 import S3Store
+
+from texpipe_api.auth import TenantResolver
+from texpipe_api.config import Settings
+from texpipe_api.documents import DocumentDeps
+from texpipe_api.jobs import JobPolicy
+from texpipe_api.notify import NotificationListener
+from texpipe_api.outbox import OutboxRelay
+from texpipe_api.waiters import JobWaiters
+
+SETTINGS = web.AppKey("settings", Settings)
+PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
+S3 = web.AppKey("s3", S3Store)
+WAITERS = web.AppKey("waiters", JobWaiters)
+RELAY = web.AppKey("relay", OutboxRelay)
+LISTENER = web.AppKey("listener", NotificationListener)
+TENANTS = web.AppKey("tenants", TenantResolver)
+JOB_POLICY = web.AppKey("job_policy", JobPolicy)
+DOCUMENT_DEPS = web.AppKey("document_deps", DocumentDeps)

@@ -1,0 +1,27 @@
+"""Prometheus metrics of the api (served at /metrics from the default registry)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "texpipe_api_http_requests_total", "HTTP requests answered.", ["route", "method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "texpipe_api_http_request_seconds",
+    "Time to answer an HTTP request (long-polls included).",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+JOBS_SUBMITTED = Counter("texpipe_api_jobs_submitted_total", "Compile jobs accepted (202).")
+RESULTS = Counter(
+    "texpipe_api_results_total", "Results taken by the internal endpoint, by answer.", ["answer"]
+)
+OUTBOX_PUBLISHED = Counter(
+    "texpipe_api_outbox_published_total", "Outbox messages confirmed by the broker."
+)
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "texpipe_api_outbox_publish_failures_total", "Outbox publishes the broker did not confirm."
+)
+OUTBOX_PENDING = Gauge(
+    "texpipe_api_outbox_pending", "Outbox rows not yet published (sampled by the relay)."
+)
+JOBS_PRUNED = Counter("texpipe_api_jobs_pruned_total", "Finished jobs deleted by retention.")

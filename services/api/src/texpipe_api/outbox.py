@@ -1,0 +1,195 @@
+"""The outbox relay: publishes committed outbox rows to RabbitMQ with publisher confirms.
+
+A compile request writes its job and an outbox row in one transaction (``db/queries.py``);
+this relay, running inside every api process, turns rows into ``compile.requested.v1``
+messages. It claims rows with ``FOR UPDATE SKIP LOCKED`` inside a transaction that stays open
+while it publishes, so several relays (several api processes) never publish the same row, and
+marks a row sent only after the broker confirmed its message. A crash between the confirm and
+the commit publishes that row again later: delivery is at least once, with a stable
+``message_id`` so consumers recognise the duplicate.
+
+It wakes on NOTIFY (``notify.py`` calls :meth:`OutboxRelay.wake`) and sweeps every few seconds
+anyway, so a lost notification only delays a message. With the broker down it keeps retrying;
+requests are still accepted meanwhile.
+"""
+
+import asyncio
+from typing import Any
+
+import aio_pika
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from texpipe_contracts.topology import COMPILE_REQUESTED_V1
+from texpipe_contracts.v1 import CompileRequested, Engine, SourceBundleRef
+
+from texpipe_api import metrics
+from texpipe_api.db import outbox_queries
+
+log = structlog.get_logger(__name__)
+
+MESSAGE_TYPE = "latex.compile.requested.v1"
+PUBLISH_TIMEOUT_S = 10.0
+
+
+def message_from_row(row: asyncpg.Record) -> CompileRequested:
+    """The message an outbox row stands for (rebuilt identically on every attempt)."""
+    return CompileRequested(
+        message_id=row["message_id"],
+        job_id=row["job_id"],
+        produced_at=row["created_at"],
+        document_id=row["document_id"],
+        revision=row["revision"],
+        source=SourceBundleRef(
+            key=row["source_key"], sha256=row["source_sha256"], size=row["source_size"]
+        ),
+        main_file=row["main_file"],
+        engine=Engine(row["engine"]),
+        timeout_ms=row["timeout_ms"],
+    )
+
+
+def amqp_message(message: CompileRequested) -> aio_pika.Message:
+    """The AMQP message: persistent, JSON, ids and type in the standard properties."""
+    return aio_pika.Message(
+        message.model_dump_json().encode("utf-8"),
+        message_id=str(message.message_id),
+        correlation_id=message.correlation_id,
+        type=MESSAGE_TYPE,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        timestamp=message.produced_at,
+        app_id="texpipe-api",
+    )
+
+
+class OutboxRelay:
+    """Drains the outbox to the exchange; one per api process, any number per database."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        amqp_url: str,
+        exchange_name: str,
+        batch_size: int,
+        sweep_s: float,
+        retry_s: float,
+    ) -> None:
+        self._pool = pool
+        self._amqp_url = amqp_url
+        self._exchange_name = exchange_name
+        self._batch_size = batch_size
+        self._sweep_s = sweep_s
+        self._retry_s = retry_s
+        self._wake = asyncio.Event()
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: AbstractExchange | None = None
+
+    def wake(self) -> None:
+        """Something was enqueued: drain now rather than at the next sweep."""
+        self._wake.set()
+
+    @property
+    def broker_connected(self) -> bool:
+        """Whether the relay currently has a broker connection (readiness)."""
+        return self._connection is not None and not self._connection.is_closed
+
+    async def ping(self) -> None:
+        """Raise unless the broker connection is up (the /ready check)."""
+        if self._connection is None or self._connection.is_closed:
+            raise ConnectionError("no connection to RabbitMQ")
+        await asyncio.wait_for(self._connection.connected.wait(), 1.0)
+
+    async def run(self) -> None:
+        """Publish until cancelled, never giving up on a broker or database outage."""
+        while True:
+            self._wake.clear()
+            try:
+                exchange = await self._ensure_exchange()
+                await self.drain(exchange)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox_relay_error", error=f"{type(exc).__name__}: {exc}"[:500])
+                await asyncio.sleep(self._retry_s)
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._sweep_s)
+            except TimeoutError:
+                await self._sample_pending()
+
+    async def _sample_pending(self) -> None:
+        try:
+            async with self._pool.acquire() as conn:
+                metrics.OUTBOX_PENDING.set(await outbox_queries.pending_count(conn))
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("outbox_pending_sample_failed", error=str(exc)[:300])
+
+    async def close(self) -> None:
+        """Close the broker connection."""
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def _ensure_exchange(self) -> AbstractExchange:
+        if self._exchange is not None and self._connection is not None:
+            return self._exchange
+        # The robust connection reconnects by itself once it has connected the first time; the
+        # first connect fails fast when the broker is down, and run() retries it.
+        connection = await aio_pika.connect_robust(self._amqp_url, timeout=5)
+        try:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            # Declared passively: the topology is the operator's (or the harness's); a missing
+            # exchange must fail loudly, not be created without its queues.
+            exchange = await channel.get_exchange(self._exchange_name, ensure=True)
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection, self._exchange = connection, exchange
+        log.info("outbox_relay_connected", exchange=self._exchange_name)
+        return exchange
+
+    async def drain(self, exchange: AbstractExchange) -> int:
+        """Publish every pending row, batch by batch; returns how many were published."""
+        total = 0
+        while True:
+            published, claimed, error = await self._publish_batch(exchange)
+            total += published
+            if error is not None:
+                raise error
+            if claimed < self._batch_size:
+                return total
+
+    async def _publish_batch(self, exchange: AbstractExchange) -> tuple[int, int, Exception | None]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await outbox_queries.claim_pending(conn, self._batch_size)
+            if not rows:
+                return 0, 0, None
+            # Publishing the whole batch at once pipelines the confirms: one round trip.
+            results: list[Any] = await asyncio.gather(
+                *(self._publish(exchange, row) for row in rows), return_exceptions=True
+            )
+            sent = [row["id"] for row, res in zip(rows, results, strict=True) if res is None]
+            if sent:
+                await outbox_queries.mark_published(conn, sent)
+        metrics.OUTBOX_PUBLISHED.inc(len(sent))
+        errors = [res for res in results if isinstance(res, BaseException)]
+        for res in errors:
+            if not isinstance(res, Exception):
+                raise res  # cancellation and the like
+        if errors:
+            metrics.OUTBOX_PUBLISH_FAILURES.inc(len(errors))
+            first = errors[0]
+            assert isinstance(first, Exception)
+            return len(sent), len(rows), first
+        return len(sent), len(rows), None
+
+    async def _publish(self, exchange: AbstractExchange, row: asyncpg.Record) -> None:
+        message = message_from_row(row)
+        await exchange.publish(
+            amqp_message(message),
+            routing_key=COMPILE_REQUESTED_V1,
+            mandatory=True,
+            timeout=PUBLISH_TIMEOUT_S,
+        )

@@ -1,0 +1,58 @@
+"""Rows -> answer models (the public shapes of ``schemas.py``)."""
+
+import asyncpg
+from texpipe_contracts.v1 import Engine
+
+from texpipe_api.schemas import DocumentOut, JobErrorOut, JobOut, PdfOut
+
+
+def job_out(row: asyncpg.Record) -> JobOut:
+    """A job row as the API shows it."""
+    error = None
+    if row["error_code"] is not None:
+        error = JobErrorOut(
+            code=row["error_code"],
+            message=row["error_message"] or "",
+            file=row["error_file"],
+            line=row["error_line"],
+            excerpt=row["error_excerpt"] or "",
+        )
+    return JobOut(
+        id=row["id"],
+        document_id=row["document_id"],
+        revision=row["revision"],
+        state=row["state"],
+        engine=Engine(row["engine"]),
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+        error=error,
+        log_available=row["log_key"] is not None,
+        duration_ms=row["duration_ms"],
+        engine_version=row["engine_version"],
+        cache_hit=row["cache_hit"],
+        dead_reason=row["dead_reason"],
+    )
+
+
+def document_out(row: asyncpg.Record, latest: asyncpg.Record | None) -> DocumentOut:
+    """A document row (joined with its current revision) and its latest job."""
+    pdf = None
+    if row["pdf_revision"] is not None:
+        pdf = PdfOut(
+            revision=row["pdf_revision"],
+            sha256=row["pdf_sha256"],
+            size=row["pdf_size"],
+            pages=row["pdf_pages"],
+            applied_at=row["pdf_applied_at"],
+            job_id=row["pdf_job_id"],
+        )
+    return DocumentOut(
+        id=row["id"],
+        revision=row["current_revision"],
+        engine=Engine(row["engine"]),
+        main=row["main_file"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        pdf=pdf,
+        latest_job=job_out(latest) if latest is not None else None,
+    )

@@ -1,0 +1,115 @@
+"""Bodies of the public HTTP API (requests and answers), as pydantic models.
+
+The OpenAPI document is generated from these, so what the views parse and what the document
+says cannot drift apart.
+"""
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.v1 import Engine
+
+JobState = Literal["queued", "applied", "stale", "failed", "timed_out", "rejected", "dead"]
+FINAL_STATES: frozenset[str] = frozenset({"applied", "stale", "failed", "timed_out", "rejected"})
+"""States a job leaves no more by itself. ``dead`` is final for a client too (see is_final)."""
+
+
+def is_final(state: str) -> bool:
+    """Whether a long-poll should answer: the job will not change without outside help."""
+    return state in FINAL_STATES or state == "dead"
+
+
+class Base64File(BaseModel):
+    """A binary file (an image, a font), base64-encoded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base64: str = Field(description="Standard base64 of the file's bytes.")
+
+
+class DocumentBody(BaseModel):
+    """A full file set: creates a document, or a new revision of one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: dict[str, str | Base64File] = Field(
+        description="Project path -> UTF-8 text, or {'base64': ...} for binary files.",
+        examples=[{"main.tex": "\\documentclass{article}\\begin{document}Hi\\end{document}"}],
+    )
+    main: str = Field(default="main.tex", description="The file to compile.")
+    engine: Engine | None = Field(
+        default=None,
+        description="Absent: the main file's '% !TEX program = NAME' comment, else pdflatex.",
+    )
+    compile: bool = Field(default=False, description="Also enqueue a compile of this revision.")
+
+
+class PdfOut(BaseModel):
+    """The PDF currently applied to a document."""
+
+    revision: int
+    sha256: str
+    size: int
+    pages: int
+    applied_at: datetime
+    job_id: UUID | None
+
+
+class JobErrorOut(BaseModel):
+    """Why a job did not produce a PDF."""
+
+    code: str = Field(examples=[ErrorCode.LATEX_ERROR.value])
+    message: str
+    file: str | None = None
+    line: int | None = None
+    excerpt: str = ""
+
+
+class JobOut(BaseModel):
+    """A compile job."""
+
+    id: UUID
+    document_id: UUID
+    revision: int
+    state: JobState
+    engine: Engine
+    created_at: datetime
+    finished_at: datetime | None = None
+    error: JobErrorOut | None = None
+    log_available: bool = False
+    duration_ms: int | None = None
+    engine_version: str | None = None
+    cache_hit: bool | None = None
+    dead_reason: str | None = None
+
+
+class DocumentOut(BaseModel):
+    """A document: its current revision, applied PDF and latest job."""
+
+    id: UUID
+    revision: int
+    engine: Engine
+    main: str
+    created_at: datetime
+    updated_at: datetime
+    pdf: PdfOut | None = None
+    latest_job: JobOut | None = None
+
+
+class DocumentCreated(BaseModel):
+    """Answer to a create or update."""
+
+    id: UUID
+    revision: int
+    engine: Engine
+    job_id: UUID | None = Field(default=None, description="Set when 'compile' was true.")
+
+
+class JobAccepted(BaseModel):
+    """Answer to a compile request: the job to poll."""
+
+    job_id: UUID
+    state: JobState

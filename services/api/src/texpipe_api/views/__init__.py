@@ -1,0 +1,1 @@
+"""Thin aiohttp handlers: parse, call one use case, answer."""

@@ -1,0 +1,41 @@
+"""Helpers every view uses: bodies into models, path ids, JSON answers."""
+
+from typing import TypeVar
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from texpipe_api.errors import InvalidRequestError, NotFoundError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+_JSON_TYPES = {"application/json", "application/problem+json", "application/octet-stream", ""}
+
+
+async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
+    """The JSON body as ``model`` (422 naming the first problem; 413 past client_max_size)."""
+    if request.content_type not in _JSON_TYPES and not request.content_type.endswith("+json"):
+        raise InvalidRequestError(
+            f"send JSON (Content-Type application/json), not {request.content_type}"
+        )
+    raw = await request.read()
+    if not raw.strip():
+        raise InvalidRequestError("the request needs a JSON body")
+    return model.model_validate_json(raw)
+
+
+def path_uuid(request: web.Request, name: str) -> UUID:
+    """A UUID path parameter; anything else names nothing that exists (404)."""
+    try:
+        return UUID(request.match_info[name])
+    except ValueError:
+        raise NotFoundError(
+            f"no {name.removesuffix('_id')} {request.match_info[name][:64]!r}"
+        ) from None
+
+
+def json_model(model: BaseModel, *, status: int = 200) -> web.Response:
+    """``model`` as an application/json answer."""
+    return web.Response(
+        text=model.model_dump_json(), status=status, content_type="application/json"
+    )

@@ -1,0 +1,201 @@
+"""Run one compile inside a sandbox: write the project, drive the passes, read the outputs.
+
+The engines are driven directly (BibTeX or Biber when the document asks; another pass while
+the auxiliary files change, up to ``max_passes``). Tectonic runs once: it loops by itself.
+Timeouts are the caller's business: cancelling ``compile`` kills the sandbox.
+"""
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from texpipe_contracts.v1 import Engine
+
+from texpipe_compiler import latex_commands as cmd
+from texpipe_compiler import passes
+from texpipe_compiler.bundle_reader import ProjectFile
+from texpipe_compiler.sandbox_session import RunResult, SandboxLauncher, SandboxSession
+
+SIGXFSZ = 25
+SIGXCPU = 24
+_GENERATED_OUTPUTS = (".pdf", ".log", ".xdv", ".synctex.gz")
+
+
+class RunStatus(enum.Enum):
+    """How the TeX side of a compile ended."""
+
+    OK = "ok"
+    FAILED = "failed"
+    NO_OUTPUT = "no_output"
+    TOO_LARGE = "too_large"
+    CPU_LIMIT = "cpu_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerLimits:
+    """Bounds of one compile besides the sandbox's rlimits."""
+
+    max_passes: int
+    max_pdf_bytes: int
+    max_log_bytes: int
+    output_cap_bytes: int
+    max_aux_bytes: int
+    max_aux_files: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a compile produced: the PDF when it succeeded, the log text in any case."""
+
+    status: RunStatus
+    pdf: bytes | None
+    log: bytes
+    output: bytes
+    passes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCaches:
+    """Read-only caches mounted in the sandbox, copied into each job's own tmpfs."""
+
+    luatex: str | None = None
+    tectonic: str | None = None
+
+
+def project_files_for(
+    engine: Engine, main_file: str, files: Sequence[ProjectFile]
+) -> list[ProjectFile]:
+    """The files to write: generated outputs the project ships are left out (a stale PDF
+    must never pass for this compile's), and a shipped ``<main>.bbl`` also serves the fixed
+    job name."""
+    names = cmd.output_names(engine, main_file)
+    stem = names.pdf.removesuffix(".pdf")
+    reserved = {stem + suffix for suffix in _GENERATED_OUTPUTS}
+    kept = [f for f in files if f.path not in reserved]
+    paths = {f.path for f in kept}
+    main_bbl = main_file.removesuffix(".tex") + ".bbl"
+    job_bbl = f"{stem}.bbl"
+    if engine is not Engine.TECTONIC and job_bbl not in paths:
+        kept += [ProjectFile(job_bbl, f.data) for f in kept if f.path == main_bbl]
+    return kept
+
+
+class LatexRunner:
+    """Compiles projects in fresh sandboxes."""
+
+    def __init__(
+        self,
+        launcher: SandboxLauncher,
+        limits: RunnerLimits,
+        source_date_epoch: int,
+        caches: PreparedCaches,
+    ) -> None:
+        self._launcher, self._limits, self._caches = launcher, limits, caches
+        self._env = cmd.tex_environment(source_date_epoch)
+
+    async def compile(
+        self,
+        files: Sequence[ProjectFile],
+        main_file: str,
+        engine: Engine,
+        *,
+        uid: int | None,
+        cpu_s: int,
+    ) -> RunOutcome:
+        """Compile ``main_file`` of ``files`` with ``engine``."""
+        names = cmd.output_names(engine, main_file)
+        to_write = project_files_for(engine, main_file, files)
+        async with self._launcher.session(uid, cpu_s) as session:
+            await session.put(to_write)
+            if engine is Engine.LUALATEX and self._caches.luatex:
+                await session.copytree(self._caches.luatex, cmd.TEXMF_VAR_DIR)
+            if engine is Engine.TECTONIC and self._caches.tectonic:
+                await session.copytree(self._caches.tectonic, cmd.TECTONIC_CACHE_DIR)
+            if engine is Engine.TECTONIC:
+                result, count = await self._run(session, cmd.engine_argv(engine, main_file)), 1
+            else:
+                result, count = await self._passes(session, engine, main_file, names, to_write)
+            log = await session.read(names.log, max_bytes=self._limits.max_log_bytes, truncate=True)
+            log_bytes = log.data if log.status in {"ok", "truncated"} else b""
+            status = _status_of(result)
+            pdf: bytes | None = None
+            if status is RunStatus.OK:
+                read = await session.read(names.pdf, max_bytes=self._limits.max_pdf_bytes)
+                if read.status == "ok" and read.data:
+                    pdf = read.data
+                else:
+                    status = (
+                        RunStatus.TOO_LARGE if read.status == "too_large" else RunStatus.NO_OUTPUT
+                    )
+        return RunOutcome(status, pdf, log_bytes, result.output, count)
+
+    async def _run(self, session: SandboxSession, argv: list[str]) -> RunResult:
+        return await session.run(argv, self._env, output_cap=self._limits.output_cap_bytes)
+
+    async def _aux_files(self, session: SandboxSession) -> dict[str, bytes]:
+        paths = await session.list(passes.AUX_SUFFIXES, max_files=self._limits.max_aux_files)
+        found: dict[str, bytes] = {}
+        for path in paths:
+            read = await session.read(path, max_bytes=self._limits.max_aux_bytes, truncate=True)
+            if read.status in {"ok", "truncated"}:
+                found[path] = read.data
+        return found
+
+    async def _passes(
+        self,
+        session: SandboxSession,
+        engine: Engine,
+        main_file: str,
+        names: cmd.OutputNames,
+        files: Sequence[ProjectFile],
+    ) -> tuple[RunResult, int]:
+        paths = [f.path for f in files]
+        before = passes.aux_snapshot(await self._aux_files(session))
+        bib_done: str | None = None
+        count = 0
+        while True:
+            count += 1
+            result = await self._run(session, cmd.engine_argv(engine, main_file))
+            if result.exit_code != 0 or count >= self._limits.max_passes:
+                return result, count
+            aux = await self._aux_files(session)
+            due = await self._due_bibliography(session, aux, names, paths, bib_done)
+            if due is not None:
+                bib_done, argv = due
+                await self._run(session, argv)
+                aux = await self._aux_files(session)
+            after = passes.aux_snapshot(aux)
+            log = await session.read(names.log, max_bytes=self._limits.max_log_bytes, truncate=True)
+            if after == before and not passes.rerun_requested(log.data.decode("utf-8", "replace")):
+                return result, count
+            before = after
+
+    async def _due_bibliography(
+        self,
+        session: SandboxSession,
+        aux: dict[str, bytes],
+        names: cmd.OutputNames,
+        paths: list[str],
+        done: str | None,
+    ) -> tuple[str, list[str]] | None:
+        """(signature, command) of a bibliography run that is due, if one is."""
+        bcf = await session.read(names.bcf, max_bytes=self._limits.max_aux_bytes)
+        biber = passes.biber_signature(bcf.data if bcf.status == "ok" else None)
+        if biber is not None:
+            return None if biber == done else (biber, cmd.biber_argv())
+        bibtex = passes.bibtex_signature(aux)
+        if bibtex is None or bibtex == done:
+            return None
+        has_bbl = f"{names.aux.removesuffix('.aux')}.bbl" in aux
+        databases = passes.bib_databases(aux.get(names.aux, b""))
+        if not passes.should_run_bibtex(databases, paths, has_bbl):
+            return None
+        return bibtex, cmd.bibtex_argv()
+
+
+def _status_of(result: RunResult) -> RunStatus:
+    if result.signal == SIGXFSZ:
+        return RunStatus.TOO_LARGE
+    if result.signal == SIGXCPU:
+        return RunStatus.CPU_LIMIT
+    return RunStatus.OK if result.exit_code == 0 else RunStatus.FAILED

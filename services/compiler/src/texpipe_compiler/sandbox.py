@@ -1,0 +1,177 @@
+"""Every setting of the sandbox, in one place (pure, apart from building the seccomp filter).
+
+Each compile runs in one bubblewrap sandbox: all namespaces unshared (no network), no
+capabilities, a new session, killed with its parent, a seccomp filter, an unprivileged uid,
+rlimits, and a file system made of read-only ``/usr`` and TeX trees plus a size-capped tmpfs
+holding the project, ``HOME`` and the font caches of this job only. NOTES.md lists what
+TeX's own switches let through and why each of these is needed.
+"""
+
+import errno
+import tempfile
+from dataclasses import dataclass
+
+import pyseccomp
+
+from texpipe_compiler.latex_commands import HOME_DIR, PROJECT_DIR, TEXMF_VAR_DIR, TMP_DIR, WORK_ROOT
+
+SYSTEM_RO_TREES = (
+    "/etc/texmf",
+    "/var/lib/texmf",
+    "/etc/fonts",
+    "/var/cache/fontconfig",
+    "/etc/alternatives",
+)
+"""TeX's configuration, formats and font maps, fontconfig for XeTeX, and the Debian
+alternatives links some programs (bibtex) are reached through; never secrets."""
+HOSTNAME = "texpipe-sandbox"
+
+# Syscalls no TeX program needs; each one is a way out of, or around, the sandbox.
+DENIED_SYSCALLS = (
+    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+    "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
+    "fsmount", "fsconfig", "fspick", "mount_setattr", "unshare", "setns",
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "open_by_handle_at", "name_to_handle_at", "fanotify_init", "quotactl", "acct",
+    "swapon", "swapoff", "reboot", "syslog", "settimeofday", "clock_settime",
+    "adjtimex", "clock_adjtime", "personality",
+)  # fmt: skip
+_CLONE_NAMESPACE_FLAGS = (
+    0x00020000,  # CLONE_NEWNS
+    0x02000000,  # CLONE_NEWCGROUP
+    0x04000000,  # CLONE_NEWUTS
+    0x08000000,  # CLONE_NEWIPC
+    0x10000000,  # CLONE_NEWUSER
+    0x20000000,  # CLONE_NEWPID
+    0x40000000,  # CLONE_NEWNET
+    0x00000080,  # CLONE_NEWTIME
+)
+_TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLimits:
+    """rlimits of every process in the sandbox and the size of its tmpfs (CPU: per job)."""
+
+    address_space_bytes: int
+    file_size_bytes: int
+    open_files: int
+    processes: int
+    tmpfs_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A host path shown read-only inside the sandbox."""
+
+    source: str
+    dest: str
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLayout:
+    """What the sandbox sees besides /usr and the tmpfs, and the Python that runs the driver."""
+
+    python: str
+    extra_ro_mounts: tuple[Mount, ...] = ()
+    system_ro_trees: tuple[str, ...] = SYSTEM_RO_TREES
+
+
+def rlimit_argv(limits: SandboxLimits, cpu_s: int) -> list[str]:
+    """``prlimit`` sets the limits, then executes bwrap: every process below inherits them."""
+    return [
+        "prlimit",
+        f"--cpu={cpu_s}",
+        f"--as={limits.address_space_bytes}",
+        f"--fsize={limits.file_size_bytes}",
+        f"--nofile={limits.open_files}",
+        f"--nproc={limits.processes}",
+        "--core=0",
+        "--",
+    ]
+
+
+def bwrap_argv(layout: SandboxLayout, limits: SandboxLimits, seccomp_fd: int) -> list[str]:
+    """The bubblewrap command line up to (not including) the program to run."""
+    argv = [
+        "bwrap",
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        HOSTNAME,
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
+    for link, target in (("/bin", "usr/bin"), ("/sbin", "usr/sbin"), ("/lib", "usr/lib")):
+        argv += ["--symlink", target, link]
+    argv += ["--symlink", "usr/lib64", "/lib64"]
+    for tree in layout.system_ro_trees:
+        argv += ["--ro-bind-try", tree, tree]
+    for mount in layout.extra_ro_mounts:
+        argv += ["--ro-bind", mount.source, mount.dest]
+    argv += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(limits.tmpfs_bytes),
+        "--tmpfs",
+        WORK_ROOT,
+        "--chdir",
+        WORK_ROOT,
+        "--seccomp",
+        str(seccomp_fd),
+    ]
+    return argv
+
+
+def driver_argv(layout: SandboxLayout, driver_source: str) -> list[str]:
+    """The driver's command line: isolated Python, the work root and the dirs to create."""
+    return [
+        layout.python,
+        "-I",
+        "-S",
+        "-B",
+        "-c",
+        driver_source,
+        PROJECT_DIR,
+        PROJECT_DIR,
+        HOME_DIR,
+        TEXMF_VAR_DIR,
+        TMP_DIR,
+    ]
+
+
+def seccomp_program() -> bytes:
+    """The BPF program bwrap loads (``--seccomp FD``): deny escapes, allow the rest."""
+    sfilter = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+    deny = pyseccomp.ERRNO(errno.EPERM)
+    for name in DENIED_SYSCALLS:
+        try:
+            sfilter.add_rule(deny, name)
+        except (ValueError, RuntimeError, OSError):
+            continue  # a syscall this kernel/libseccomp does not know cannot be called
+    for flag in _CLONE_NAMESPACE_FLAGS:
+        sfilter.add_rule(deny, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
+    # clone3 passes its flags in memory, out of a filter's reach: make callers fall back.
+    sfilter.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
+    for request in (_TIOCSTI, _TIOCLINUX):
+        sfilter.add_rule(deny, "ioctl", pyseccomp.Arg(1, pyseccomp.EQ, request))
+    with tempfile.TemporaryFile() as handle:
+        sfilter.export_bpf(handle)
+        handle.seek(0)
+        return handle.read()

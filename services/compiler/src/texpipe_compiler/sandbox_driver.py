@@ -1,0 +1,212 @@
+"""The driver that runs inside the sandbox (standard library only; run as ``python3 -I -S``).
+
+The host talks to it over stdin/stdout with framed messages: a JSON header line, then as
+many raw bytes as the header's ``size``. It writes the project into the tmpfs, runs the TeX
+programs the host asks for (stdin from /dev/null, output drained and capped), lists and
+reads files without following links. It decides nothing: every policy lives on the host.
+This file is never imported by the service; its source is handed to the sandbox's Python.
+"""
+
+# ruff: noqa: PTH103, PTH118, PTH123
+# (os-level calls on purpose: fds, O_NOFOLLOW and dir_fd are the point of this file)
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import stat
+import subprocess
+import sys
+from typing import Any, BinaryIO
+
+PR_SET_DUMPABLE = 4
+CHUNK = 65536
+Reply = tuple[dict[str, Any], bytes]
+
+
+def _no_dumping() -> None:
+    # Processes of the same uid could otherwise open /proc/<driver>/fd and forge replies.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _read_exact(stream: BinaryIO, size: int) -> bytes:
+    chunks = []
+    while size > 0:
+        chunk = stream.read(min(size, CHUNK))
+        if not chunk:
+            raise EOFError("host closed the pipe")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _reply(out: BinaryIO, header: dict[str, Any], payload: bytes = b"") -> None:
+    out.write(json.dumps({**header, "size": len(payload)}).encode() + b"\n")
+    out.write(payload)
+    out.flush()
+
+
+def _parts(path: str) -> list[str]:
+    parts = path.split("/")
+    if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"bad path {path!r}")
+    return parts
+
+
+def _open_dir(root: str, parts: list[str], *, create: bool) -> int:
+    """An fd of root/parts..., never following a link (the project may have made one)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in parts:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+            next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def op_put(root: str, header: dict[str, Any], payload: bytes) -> Reply:
+    offset = 0
+    for path, size in header["files"]:
+        parts = _parts(path)
+        dir_fd = _open_dir(root, parts[:-1], create=True)
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = os.open(parts[-1], flags, 0o644, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload[offset : offset + size])
+        offset += size
+    return {"ok": True}, b""
+
+
+def op_run(root: str, header: dict[str, Any]) -> Reply:
+    cap = int(header["output_cap"])
+    proc = subprocess.Popen(
+        header["argv"],
+        cwd=os.path.join(root, header.get("cwd", ".")),
+        env=header["env"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        close_fds=True,
+    )
+    assert proc.stdout is not None
+    kept, truncated = bytearray(), False
+    # Drain everything (a full pipe would block the program), keep the first ``cap`` bytes.
+    while chunk := os.read(proc.stdout.fileno(), CHUNK):
+        room = cap - len(kept)
+        if room > 0:
+            kept += chunk[:room]
+        truncated = truncated or len(chunk) > room
+    code = proc.wait()
+    result = {"exit": code, "signal": None} if code >= 0 else {"exit": None, "signal": -code}
+    return {**result, "truncated": truncated}, bytes(kept)
+
+
+def op_read(root: str, header: dict[str, Any]) -> Reply:
+    """A regular file's bytes, opened without following links, at most ``max`` of them."""
+    parts = _parts(header["path"])
+    try:
+        dir_fd = _open_dir(root, parts[:-1], create=False)
+    except FileNotFoundError:
+        return {"status": "missing"}, b""
+    except (OSError, ValueError):
+        return {"status": "not_regular"}, b""
+    try:
+        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return {"status": "missing"}, b""
+    except OSError:
+        return {"status": "not_regular"}, b""
+    finally:
+        os.close(dir_fd)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return {"status": "not_regular"}, b""
+        limit = int(header["max"])
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        # A log may be cut (its head holds the first error); a PDF may not.
+        if header.get("truncate"):
+            return {"status": "truncated"}, data[:limit]
+        return {"status": "too_large"}, b""
+    return {"status": "ok"}, data
+
+
+def op_list(root: str, header: dict[str, Any]) -> Reply:
+    """Relative paths of regular files under root that end with one of the suffixes."""
+    suffixes, limit = tuple(header["suffixes"]), int(header["max"])
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            if name.endswith(suffixes) and stat.S_ISREG(os.lstat(full).st_mode):
+                found.append(os.path.relpath(full, root))
+                if len(found) >= limit:
+                    return {"paths": found, "truncated": True}, b""
+    return {"paths": found, "truncated": False}, b""
+
+
+def op_copytree(root: str, header: dict[str, Any]) -> Reply:
+    """Copy a read-only tree the host prepared (a font cache) to an absolute ``dest``."""
+    source, dest = header["source"], header["dest"]
+    for dirpath, _dirnames, filenames in os.walk(source, followlinks=False):
+        target = os.path.join(dest, os.path.relpath(dirpath, source))
+        os.makedirs(target, exist_ok=True)
+        for name in filenames:
+            with open(os.path.join(dirpath, name), "rb") as src:
+                data = src.read()
+            with open(os.path.join(target, name), "wb") as dst:
+                dst.write(data)
+    return {"ok": True}, b""
+
+
+def _dispatch(root: str, header: dict[str, Any], payload: bytes) -> Reply:
+    op = header["op"]
+    if op == "put":
+        return op_put(root, header, payload)
+    if op == "run":
+        return op_run(root, header)
+    if op == "read":
+        return op_read(root, header)
+    if op == "list":
+        return op_list(root, header)
+    if op == "copytree":
+        return op_copytree(root, header)
+    return {"error": f"unknown op {op!r}"}, b""
+
+
+def main() -> int:
+    _no_dumping()
+    root = sys.argv[1]
+    for directory in sys.argv[2:]:
+        os.makedirs(directory, exist_ok=True)
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    _reply(out, {"ready": True})
+    while line := inp.readline():
+        header = json.loads(line)
+        payload = _read_exact(inp, int(header.get("size", 0)))
+        if header["op"] == "exit":
+            _reply(out, {"ok": True})
+            return 0
+        try:
+            result = _dispatch(root, header, payload)
+        except (OSError, ValueError, KeyError) as exc:
+            result = {"error": f"{type(exc).__name__}: {exc}"}, b""
+        _reply(out, *result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Start a sandbox with its driver and talk to it; kill the whole sandbox when done.
+
+One sandbox per compile job: the project, every pass and every output stay in the same
+tmpfs, and killing the sandbox's process group (bwrap; ``--die-with-parent`` takes the
+sandbox's pid namespace with it) ends everything it started.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import structlog
+
+from texpipe_compiler import sandbox
+from texpipe_compiler.bundle_reader import ProjectFile
+from texpipe_compiler.errors import SandboxError
+
+STDERR_CAP = 64 * 1024
+READY_TIMEOUT_S = 10.0
+_MAX_HEADER = 4 * 1024 * 1024
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How one program inside the sandbox ended."""
+
+    exit_code: int | None
+    signal: int | None
+    output: bytes
+    truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """A file read out of the sandbox.
+
+    ``status`` is ``ok`` or ``truncated`` (with data), ``missing``, ``not_regular`` or
+    ``too_large``.
+    """
+
+    status: str
+    data: bytes = b""
+
+
+def driver_source() -> str:
+    """The driver's source text, shipped inside this package."""
+    return resources.files("texpipe_compiler").joinpath("sandbox_driver.py").read_text("utf-8")
+
+
+class SandboxSession:
+    """The host's side of the driver protocol."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        assert process.stdin is not None
+        assert process.stdout is not None
+        self._stdin, self._stdout = process.stdin, process.stdout
+
+    async def _call(
+        self, header: Mapping[str, Any], payload: bytes = b"", *, max_reply: int
+    ) -> tuple[dict[str, Any], bytes]:
+        self._stdin.write(json.dumps({**header, "size": len(payload)}).encode() + b"\n")
+        if payload:
+            self._stdin.write(payload)
+        try:
+            await self._stdin.drain()
+            return await self._receive(max_reply)
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
+            raise SandboxError(f"the sandbox driver stopped answering: {exc}") from exc
+
+    async def _receive(self, max_reply: int) -> tuple[dict[str, Any], bytes]:
+        line = await self._stdout.readline()
+        if not line.endswith(b"\n"):
+            raise SandboxError("the sandbox driver closed its output")
+        reply: dict[str, Any] = json.loads(line)
+        size = int(reply.get("size", 0))
+        if size > max_reply:
+            raise SandboxError(f"the sandbox driver sent {size} bytes, more than {max_reply}")
+        data = await self._stdout.readexactly(size) if size else b""
+        if "error" in reply:
+            raise SandboxError(f"sandbox driver: {reply['error']}")
+        return reply, data
+
+    async def wait_ready(self) -> None:
+        """The driver is up and has created the work directories."""
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            await self._receive(0)
+
+    async def put(self, files: Sequence[ProjectFile]) -> None:
+        """Write the project's files into the sandbox's project directory."""
+        listing = [[f.path, len(f.data)] for f in files]
+        await self._call(
+            {"op": "put", "files": listing}, b"".join(f.data for f in files), max_reply=0
+        )
+
+    async def copytree(self, source: str, dest: str) -> None:
+        """Copy a read-only tree mounted in the sandbox to ``dest`` (an absolute path in it)."""
+        await self._call({"op": "copytree", "source": source, "dest": dest}, max_reply=0)
+
+    async def run(
+        self, argv: Sequence[str], env: Mapping[str, str], *, output_cap: int
+    ) -> RunResult:
+        """Run a program in the project directory; its output is capped at ``output_cap``."""
+        header = {"op": "run", "argv": list(argv), "env": dict(env), "output_cap": output_cap}
+        reply, data = await self._call(header, max_reply=output_cap)
+        return RunResult(reply.get("exit"), reply.get("signal"), data, bool(reply.get("truncated")))
+
+    async def read(self, path: str, *, max_bytes: int, truncate: bool = False) -> ReadResult:
+        """A regular file of the project (never through a link), if not over ``max_bytes``.
+
+        With ``truncate`` a longer file gives its first ``max_bytes`` (status ``truncated``).
+        """
+        header = {"op": "read", "path": path, "max": max_bytes, "truncate": truncate}
+        reply, data = await self._call(header, max_reply=max_bytes)
+        return ReadResult(str(reply["status"]), data)
+
+    async def list(self, suffixes: Sequence[str], *, max_files: int) -> list[str]:
+        """Project-relative paths of regular files ending with one of ``suffixes``."""
+        reply, _ = await self._call(
+            {"op": "list", "suffixes": list(suffixes), "max": max_files}, max_reply=0
+        )
+        return [str(p) for p in reply["paths"]]
+
+
+class SandboxLauncher:
+    """Starts sandboxes with a fixed layout, limits and seccomp filter."""
+
+    def __init__(
+        self, layout: sandbox.SandboxLayout, limits: sandbox.SandboxLimits, seccomp: bytes
+    ) -> None:
+        self._layout, self._limits, self._seccomp = layout, limits, seccomp
+        self._driver = driver_source()
+
+    @contextlib.asynccontextmanager
+    async def session(self, uid: int | None, cpu_s: int) -> AsyncIterator[SandboxSession]:
+        """A running sandbox as ``uid`` (when the service is root); killed on exit.
+
+        ``cpu_s`` is the CPU-time limit of each process, at least the job's wall clock.
+        """
+        read_fd, write_fd = os.pipe()
+        try:
+            os.write(write_fd, self._seccomp)  # a few hundred bytes: fits the pipe buffer
+        finally:
+            os.close(write_fd)
+        argv = [
+            *sandbox.rlimit_argv(self._limits, cpu_s),
+            *sandbox.bwrap_argv(self._layout, self._limits, read_fd),
+            *sandbox.driver_argv(self._layout, self._driver),
+        ]
+        identity: dict[str, Any] = {}
+        if uid is not None:
+            identity = {"user": uid, "group": uid, "extra_groups": []}
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(read_fd,),
+                start_new_session=True,
+                env={"PATH": "/usr/bin:/bin"},
+                limit=_MAX_HEADER,
+                **identity,
+            )
+        finally:
+            os.close(read_fd)
+        stderr = bytearray()
+        drain = asyncio.create_task(_drain(process, stderr))
+        try:
+            session = SandboxSession(process)
+            try:
+                await session.wait_ready()
+            except (SandboxError, TimeoutError) as exc:
+                await _kill(process)
+                await drain
+                detail = bytes(stderr).decode("utf-8", "replace").strip()[-500:]
+                raise SandboxError(f"the sandbox did not start: {detail or exc}") from exc
+            yield session
+        finally:
+            await _kill(process)
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+
+
+async def _drain(process: asyncio.subprocess.Process, into: bytearray) -> None:
+    assert process.stderr is not None
+    while chunk := await process.stderr.read(65536):
+        if len(into) < STDERR_CAP:
+            into += chunk[: STDERR_CAP - len(into)]
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the sandbox's process group and reap it (idempotent)."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    # Shielded: a cancelled compile must still reap its sandbox.
+    await asyncio.shield(process.wait())

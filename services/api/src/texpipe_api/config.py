@@ -43,6 +43,7 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
     max_files: int = Field(default=1000, ge=1)
     max_source_bytes: int = Field(default=32 * MIB, ge=1)
     max_log_bytes: int = Field(default=16 * MIB, ge=1024)
+    max_pdf_bytes: int = Field(default=256 * MIB, ge=1024)
 
     # Long-poll and presigned URLs.
     max_wait_s: float = Field(default=60.0, ge=0, le=60)

@@ -104,6 +104,22 @@ class NoLogError(NotFoundError):
     title = "The job has no log"
 
 
+class LogTooLargeError(ApiError):
+    """The log is larger than this api serves."""
+
+    status = 413
+    code = "LOG_TOO_LARGE"
+    title = "The log is too large to serve"
+
+
+class PdfTooLargeError(ApiError):
+    """The PDF is larger than this api streams (the presigned URL still works)."""
+
+    status = 413
+    code = "PDF_TOO_LARGE"
+    title = "The PDF is too large to stream; use the presigned URL"
+
+
 class JobStaleError(ApiError):
     """The result's revision is no longer the document's current one (DESIGN.md)."""
 

@@ -6,12 +6,17 @@ from uuid import UUID, uuid4
 
 import asyncpg
 from botocore.exceptions import BotoCoreError, ClientError
-from texpipe_servicekit.s3 import S3Store, is_missing
+from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
 
 from texpipe_api import metrics
 from texpipe_api.db import queries
 from texpipe_api.db.conn import Conn
-from texpipe_api.errors import DependencyUnavailableError, NoLogError, NotFoundError
+from texpipe_api.errors import (
+    DependencyUnavailableError,
+    LogTooLargeError,
+    NoLogError,
+    NotFoundError,
+)
 from texpipe_api.presenters import job_out
 from texpipe_api.schemas import JobOut, is_final
 from texpipe_api.waiters import JobWaiters
@@ -112,25 +117,12 @@ async def read_log(
     if row["log_key"] is None:
         raise NoLogError(f"job {job_id} has no log (state {row['state']})")
     try:
-        return await _read_head(s3, row["log_key"], max_bytes)
+        return await s3.get(row["log_key"], max_bytes=max_bytes)
+    except ObjectTooLargeError as exc:
+        raise LogTooLargeError(f"the log is larger than {max_bytes} bytes (max_log_bytes)") from exc
     except ClientError as exc:
         if is_missing(exc):
             raise NoLogError(f"the log of job {job_id} is no longer stored") from exc
         raise DependencyUnavailableError(f"S3 refused the log: {type(exc).__name__}") from exc
     except BotoCoreError as exc:
         raise DependencyUnavailableError(f"S3 did not answer: {type(exc).__name__}") from exc
-
-
-async def _read_head(s3: S3Store, key: str, max_bytes: int) -> bytes:
-    """At most ``max_bytes`` of an object, with a note when it was cut."""
-    parts: list[bytes] = []
-    kept = 0
-    async with s3.stream(key) as (size, chunks):
-        async for chunk in chunks:
-            parts.append(chunk[: max_bytes - kept])
-            kept += len(parts[-1])
-            if kept >= max_bytes:
-                break
-    if size > kept:
-        parts.append(f"\n[texpipe: log truncated at {kept} of {size} bytes]\n".encode())
-    return b"".join(parts)

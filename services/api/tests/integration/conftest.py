@@ -125,9 +125,7 @@ class PublishedMessages:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def published(
-    amqp_url: str, declared_topology: Topology
-) -> AsyncIterator[PublishedMessages]:
+async def published(amqp_url: str, declared_topology: Topology) -> AsyncIterator[PublishedMessages]:
     """What the relays published, by job id."""
     recorder = PublishedMessages()
     connection = await aio_pika.connect(amqp_url)

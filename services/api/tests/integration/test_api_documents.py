@@ -29,12 +29,16 @@ async def test_create_stores_the_bundle_once_and_reads_back(
     files = {"main.tex": HELLO, "img/logo.png": {"base64": base64.b64encode(b"\x89PNG").decode()}}
     first = await create(client, tenant_a, files=files)
     second = await create(client, tenant_a, files=files)
-    assert first["revision"] == 1 and first["engine"] == "pdflatex" and first["job_id"] is None
+    assert first["revision"] == 1
+    assert first["engine"] == "pdflatex"
+    assert first["job_id"] is None
     assert first["id"] != second["id"]
 
     bundle = build_bundle({"main.tex": HELLO.encode(), "img/logo.png": b"\x89PNG"})
     info = await s3_store.head(bundle.key)
-    assert info is not None and info.sha256 == bundle.sha256 and info.size == bundle.size
+    assert info is not None
+    assert info.sha256 == bundle.sha256
+    assert info.size == bundle.size
     stored = await s3_store.get(bundle.key)
     with tarfile.open(fileobj=io.BytesIO(stored)) as tar:
         assert sorted(tar.getnames()) == ["img/logo.png", "main.tex"]
@@ -43,8 +47,10 @@ async def test_create_stores_the_bundle_once_and_reads_back(
     response = await client.get(f"/v1/documents/{first['id']}", headers=tenant_a)
     assert response.status == 200
     document = await response.json()
-    assert document["revision"] == 1 and document["main"] == "main.tex"
-    assert document["pdf"] is None and document["latest_job"] is None
+    assert document["revision"] == 1
+    assert document["main"] == "main.tex"
+    assert document["pdf"] is None
+    assert document["latest_job"] is None
     assert response.headers["ETag"] == '"1"'
 
 
@@ -68,15 +74,18 @@ async def test_update_makes_a_revision_and_if_match_guards_it(
     url = f"/v1/documents/{doc['id']}"
     body = {"files": {"main.tex": HELLO + "% two\n"}}
     response = await client.put(url, json=body, headers={**tenant_a, "If-Match": '"1"'})
-    assert response.status == 200 and (await response.json())["revision"] == 2
+    assert response.status == 200
+    assert (await response.json())["revision"] == 2
     response = await client.put(url, json=body, headers={**tenant_a, "If-Match": "1"})
     assert response.status == 412
     problem = await response.json()
-    assert problem["code"] == "REVISION_MISMATCH" and problem["current_revision"] == 2
+    assert problem["code"] == "REVISION_MISMATCH"
+    assert problem["current_revision"] == 2
     assert response.content_type == "application/problem+json"
     response = await client.put(url, json={**body, "compile": True}, headers=tenant_a)
     updated = await response.json()
-    assert updated["revision"] == 3 and updated["job_id"] is not None
+    assert updated["revision"] == 3
+    assert updated["job_id"] is not None
     document = await (await client.get(url, headers=tenant_a)).json()
     assert document["revision"] == 3
     assert document["latest_job"]["id"] == updated["job_id"]
@@ -92,12 +101,14 @@ async def test_compile_is_accepted_published_and_idempotent(
     response = await client.post(url, headers=tenant_a)
     assert response.status == 202
     job = await response.json()
-    assert job["state"] == "queued" and response.headers["Location"] == f"/v1/jobs/{job['job_id']}"
+    assert job["state"] == "queued"
+    assert response.headers["Location"] == f"/v1/jobs/{job['job_id']}"
 
     keyed = {**tenant_a, "Idempotency-Key": "build-42"}
     first = await (await client.post(url, headers=keyed)).json()
     again = await client.post(url, headers=keyed)
-    assert again.status == 202 and (await again.json())["job_id"] == first["job_id"]
+    assert again.status == 202
+    assert (await again.json())["job_id"] == first["job_id"]
 
     ids = [UUID(doc["job_id"]), UUID(job["job_id"]), UUID(first["job_id"])]
     await published.wait_for(ids)
@@ -106,7 +117,8 @@ async def test_compile_is_accepted_published_and_idempotent(
     status = await client.get(f"/v1/jobs/{job['job_id']}", headers=tenant_a)
     assert status.status == 200
     body = await status.json()
-    assert body["state"] == "queued" and body["document_id"] == doc["id"]
+    assert body["state"] == "queued"
+    assert body["document_id"] == doc["id"]
 
 
 async def test_tenants_see_only_their_own(

@@ -2,10 +2,15 @@
 
 from aiohttp import web
 from botocore.exceptions import ClientError
-from texpipe_servicekit.s3 import is_missing
+from texpipe_servicekit.s3 import ObjectTooLargeError, is_missing
 
 from texpipe_api import documents, jobs, keys
-from texpipe_api.errors import DependencyUnavailableError, InvalidRequestError, NoPdfError
+from texpipe_api.errors import (
+    DependencyUnavailableError,
+    InvalidRequestError,
+    NoPdfError,
+    PdfTooLargeError,
+)
 from texpipe_api.middlewares import tenant_of
 from texpipe_api.schemas import DocumentBody, JobAccepted
 from texpipe_api.views.common import json_model, parse_body, path_uuid
@@ -155,17 +160,18 @@ async def stream_pdf(request: web.Request, key: str, filename: str) -> web.Strea
             "Cache-Control": "private, no-store",
         }
     )
+    max_bytes = request.config_dict[keys.SETTINGS].max_pdf_bytes
     try:
-        async with s3.stream(key) as (size, chunks):
-            response.content_length = size
-            await response.prepare(request)
-            async for chunk in chunks:
-                await response.write(chunk)
+        # Whole-object read, bounded: the compiler caps PDF sizes far below this.
+        data = await s3.get(key, max_bytes=max_bytes)
+    except ObjectTooLargeError as exc:
+        raise PdfTooLargeError(f"the PDF is larger than {max_bytes} bytes (max_pdf_bytes)") from exc
     except ClientError as exc:
-        if response.prepared:
-            raise
         if is_missing(exc):
             raise NoPdfError("the PDF is no longer stored") from exc
         raise DependencyUnavailableError(f"S3 refused the PDF: {type(exc).__name__}") from exc
+    response.content_length = len(data)
+    await response.prepare(request)
+    await response.write(data)
     await response.write_eof()
     return response

@@ -1,0 +1,338 @@
+"""The internal result endpoint: the stale check, idempotency, S3 verification, dead jobs,
+and what a client then sees (status with long-poll, log, PDF)."""
+
+import asyncio
+import hashlib
+import random
+import time
+from typing import Any
+from uuid import UUID, uuid4
+
+import aiohttp
+from aiohttp.test_utils import TestClient
+from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.v1 import (
+    CompileCompleted,
+    CompileErrorInfo,
+    Engine,
+    ObjectRef,
+    Outcome,
+    PdfRef,
+)
+from texpipe_servicekit.s3 import S3Store
+
+HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
+Client = TestClient[Any, Any]
+
+
+async def new_document(client: Client, headers: dict[str, str]) -> tuple[str, str]:
+    """A document with a compile job for revision 1: (document id, job id)."""
+    body = {"files": {"main.tex": HELLO}, "compile": True}
+    created = await (await client.post("/v1/documents", json=body, headers=headers)).json()
+    return created["id"], created["job_id"]
+
+
+async def new_revision(client: Client, headers: dict[str, str], doc: str, n: int) -> str:
+    """Revision ``n`` of ``doc`` with a compile job; returns the job id."""
+    body = {"files": {"main.tex": HELLO + f"% {n}\n"}, "compile": True}
+    response = await client.put(f"/v1/documents/{doc}", json=body, headers=headers)
+    updated = await response.json()
+    assert updated["revision"] == n
+    job_id: str = updated["job_id"]
+    return job_id
+
+
+async def stored_pdf(s3: S3Store, content: bytes | None = None) -> PdfRef:
+    """A 'PDF' in S3 with its sha256 metadata, as a compiler leaves it."""
+    data = content or b"%PDF-1.5\n" + uuid4().bytes + b"\n%%EOF\n"
+    sha = hashlib.sha256(data).hexdigest()
+    key = f"outputs/{sha}/output.pdf"
+    await s3.put(key, data, content_type="application/pdf", sha256=sha)
+    return PdfRef(key=key, size=len(data), sha256=sha, pages=1)
+
+
+def succeeded(job: str, doc: str, revision: int, pdf: PdfRef, **extra: Any) -> CompileCompleted:
+    return CompileCompleted(
+        job_id=UUID(job),
+        document_id=UUID(doc),
+        revision=revision,
+        outcome=Outcome.SUCCEEDED,
+        pdf=pdf,
+        duration_ms=120,
+        engine=Engine.PDFLATEX,
+        engine_version="pdfTeX 3.14",
+        **extra,
+    )
+
+
+async def post_result(
+    client: Client, headers: dict[str, str], result: CompileCompleted
+) -> tuple[int, dict[str, Any]]:
+    response = await client.post(
+        f"/internal/v1/jobs/{result.job_id}/result",
+        data=result.model_dump_json(),
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    return response.status, await response.json()
+
+
+async def document(client: Client, headers: dict[str, str], doc: str) -> dict[str, Any]:
+    body: dict[str, Any] = await (await client.get(f"/v1/documents/{doc}", headers=headers)).json()
+    return body
+
+
+async def test_result_for_an_old_revision_is_stale(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, job1 = await new_document(client, tenant_a)
+    await new_revision(client, tenant_a, doc, 2)
+    status, body = await post_result(
+        client, service_headers, succeeded(job1, doc, 1, await stored_pdf(s3_store))
+    )
+    assert status == 409
+    assert body["code"] == ErrorCode.LATEX_JOB_STALE
+    assert (await document(client, tenant_a, doc))["pdf"] is None
+    job = await (await client.get(f"/v1/jobs/{job1}", headers=tenant_a)).json()
+    assert job["state"] == "stale"
+    # Redelivered: the same answer, nothing changes.
+    status, body = await post_result(
+        client, service_headers, succeeded(job1, doc, 1, await stored_pdf(s3_store))
+    )
+    assert status == 409
+    assert body["code"] == ErrorCode.LATEX_JOB_STALE
+
+
+async def test_late_result_keeps_the_newer_pdf_and_redelivery_applies_once(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, job1 = await new_document(client, tenant_a)
+    job2 = await new_revision(client, tenant_a, doc, 2)
+    pdf2 = await stored_pdf(s3_store)
+    result2 = succeeded(job2, doc, 2, pdf2)
+    assert await post_result(client, service_headers, result2) == (
+        200,
+        {"status": "applied", "job_state": "applied"},
+    )
+    applied_at = (await document(client, tenant_a, doc))["pdf"]["applied_at"]
+    # The same result again (a redelivery) and a new message for the same job: applied once.
+    assert await post_result(client, service_headers, result2) == (
+        200,
+        {"status": "already_applied", "job_state": "applied"},
+    )
+    again = succeeded(job2, doc, 2, await stored_pdf(s3_store))
+    assert (await post_result(client, service_headers, again))[1]["status"] == "already_applied"
+
+    status, body = await post_result(
+        client, service_headers, succeeded(job1, doc, 1, await stored_pdf(s3_store))
+    )
+    assert status == 409
+    assert body["code"] == ErrorCode.LATEX_JOB_STALE
+    pdf = (await document(client, tenant_a, doc))["pdf"]
+    assert pdf["revision"] == 2
+    assert pdf["sha256"] == pdf2.sha256
+    assert pdf["job_id"] == job2
+    assert pdf["applied_at"] == applied_at
+    assert pdf["pages"] == 1
+    assert pdf["size"] == pdf2.size
+
+
+async def test_fifty_concurrent_results_end_with_the_newest_revision(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, first = await new_document(client, tenant_a)
+    jobs = [first] + [await new_revision(client, tenant_a, doc, n) for n in range(2, 51)]
+    pdfs = await asyncio.gather(*(stored_pdf(s3_store) for _ in jobs))
+    results = [
+        succeeded(j, doc, n, pdf)
+        for n, (j, pdf) in enumerate(zip(jobs, pdfs, strict=False), start=1)
+    ]
+    deliveries = results + random.sample(results, 10)  # some redelivered, concurrently
+    random.shuffle(deliveries)
+    answers = await asyncio.gather(*(post_result(client, service_headers, r) for r in deliveries))
+
+    applied = [a for a in answers if a[0] == 200 and a[1]["status"] == "applied"]
+    assert len(applied) == 1
+    assert all(a[0] == 200 or a[1]["code"] == ErrorCode.LATEX_JOB_STALE for a in answers)
+    pdf = (await document(client, tenant_a, doc))["pdf"]
+    assert pdf["revision"] == 50
+    assert pdf["sha256"] == pdfs[-1].sha256
+    assert pdf["job_id"] == jobs[-1]
+    states = [
+        (await (await client.get(f"/v1/jobs/{j}", headers=tenant_a)).json())["state"] for j in jobs
+    ]
+    assert states == ["stale"] * 49 + ["applied"]
+
+
+async def test_pdf_must_be_in_storage_as_stated(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, job = await new_document(client, tenant_a)
+    data = b"%PDF-1.5\n" + uuid4().bytes
+    sha = hashlib.sha256(data).hexdigest()
+    pdf = PdfRef(key=f"outputs/{sha}/output.pdf", size=len(data), sha256=sha, pages=2)
+    status, body = await post_result(client, service_headers, succeeded(job, doc, 1, pdf))
+    assert status == 409
+    assert body["code"] == ErrorCode.LATEX_JOB_RESULT_INVALID
+    assert "not visible" in body["detail"]
+
+    await s3_store.put(pdf.key, data + b"x", content_type="application/pdf", sha256=sha)
+    status, body = await post_result(client, service_headers, succeeded(job, doc, 1, pdf))
+    assert status == 409
+    assert "bytes" in body["detail"]
+    await s3_store.put(pdf.key, data, content_type="application/pdf", sha256="0" * 64)
+    status, body = await post_result(client, service_headers, succeeded(job, doc, 1, pdf))
+    assert status == 409
+    assert "sha256" in body["detail"]
+
+    await s3_store.put(pdf.key, data, content_type="application/pdf", sha256=sha)
+    status, body = await post_result(client, service_headers, succeeded(job, doc, 1, pdf))
+    assert (status, body["job_state"]) == (200, "applied")
+
+
+async def test_failure_is_recorded_and_the_document_keeps_its_pdf(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, job1 = await new_document(client, tenant_a)
+    pdf1 = await stored_pdf(s3_store)
+    assert (await post_result(client, service_headers, succeeded(job1, doc, 1, pdf1)))[0] == 200
+    job2 = await new_revision(client, tenant_a, doc, 2)
+    log_text = b"This is pdfTeX\n./main.tex:4: Undefined control sequence.\n"
+    log_key = f"outputs/{uuid4().hex}/output.log"
+    await s3_store.put(log_key, log_text, content_type="text/plain")
+    failed = CompileCompleted(
+        job_id=UUID(job2),
+        document_id=UUID(doc),
+        revision=2,
+        outcome=Outcome.FAILED,
+        error=CompileErrorInfo(
+            code=ErrorCode.LATEX_ERROR,
+            message="Undefined control sequence.",
+            file="main.tex",
+            line=4,
+            excerpt="l.4 \\foo",
+        ),
+        log=ObjectRef(key=log_key, size=len(log_text)),
+        duration_ms=80,
+        engine=Engine.PDFLATEX,
+        engine_version="pdfTeX 3.14",
+    )
+    assert await post_result(client, service_headers, failed) == (
+        200,
+        {"status": "applied", "job_state": "failed"},
+    )
+    job = await (await client.get(f"/v1/jobs/{job2}", headers=tenant_a)).json()
+    assert job["state"] == "failed"
+    assert job["log_available"] is True
+    assert job["error"] == {
+        "code": "LATEX_ERROR",
+        "message": "Undefined control sequence.",
+        "file": "main.tex",
+        "line": 4,
+        "excerpt": "l.4 \\foo",
+    }
+    log = await client.get(f"/v1/jobs/{job2}/log", headers=tenant_a)
+    assert log.status == 200
+    assert await log.read() == log_text
+    assert log.headers["Content-Type"].startswith("text/plain")
+    assert log.headers["X-Content-Type-Options"] == "nosniff"
+    document_after = await document(client, tenant_a, doc)
+    assert document_after["pdf"]["revision"] == 1
+    assert document_after["latest_job"]["id"] == job2
+
+
+async def test_dead_jobs(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, job = await new_document(client, tenant_a)
+    dead = {"reason": "delivery limit reached", "attempts": 4, "queue": "latex.compile.dlq"}
+    url = f"/internal/v1/jobs/{job}/dead"
+    response = await client.post(url, json=dead, headers=service_headers)
+    assert await response.json() == {"status": "applied", "job_state": "dead"}
+    response = await client.post(url, json=dead, headers=service_headers)
+    assert await response.json() == {"status": "already_applied", "job_state": "dead"}
+    status = await (await client.get(f"/v1/jobs/{job}?wait=5", headers=tenant_a)).json()
+    assert status["state"] == "dead"
+    assert status["dead_reason"] == "delivery limit reached"
+
+    # A replayed dead letter revives the job; afterwards it stays applied.
+    result = succeeded(job, doc, 1, await stored_pdf(s3_store))
+    assert (await post_result(client, service_headers, result))[1]["job_state"] == "applied"
+    response = await client.post(url, json=dead, headers=service_headers)
+    assert await response.json() == {"status": "already_applied", "job_state": "applied"}
+
+    response = await client.post(
+        f"/internal/v1/jobs/{uuid4()}/dead", json=dead, headers=service_headers
+    )
+    assert response.status == 404
+
+
+async def test_internal_endpoint_refuses_wrong_calls(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, job = await new_document(client, tenant_a)
+    pdf = await stored_pdf(s3_store)
+    result = succeeded(job, doc, 1, pdf)
+    assert (await post_result(client, {"Authorization": "Bearer wrong"}, result))[0] == 401
+    assert (await post_result(client, {}, result))[0] == 401
+    status, body = await post_result(client, service_headers, succeeded(str(uuid4()), doc, 1, pdf))
+    assert (status, body["code"]) == (404, "NOT_FOUND")
+    status, body = await post_result(client, service_headers, succeeded(job, doc, 2, pdf))
+    assert (status, body["code"]) == (422, "INVALID_REQUEST")
+    response = await client.post(
+        f"/internal/v1/jobs/{job}/result",
+        json={"job_id": job, "outcome": "succeeded"},
+        headers=service_headers,
+    )
+    assert response.status == 422
+    assert (await response.json())["code"] == "INVALID_REQUEST"
+    response = await client.post(
+        f"/internal/v1/jobs/{uuid4()}/result",
+        data=result.model_dump_json(),
+        headers=service_headers,
+    )
+    assert response.status == 422  # the path and the body name different jobs
+
+
+async def test_long_poll_answers_when_the_job_is_final(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, job = await new_document(client, tenant_a)
+    started = time.monotonic()
+    timed_out = await (await client.get(f"/v1/jobs/{job}?wait=0.5", headers=tenant_a)).json()
+    assert timed_out["state"] == "queued"
+    assert 0.45 <= time.monotonic() - started < 3
+
+    pdf = await stored_pdf(s3_store)
+
+    async def deliver_later() -> None:
+        await asyncio.sleep(0.5)
+        await post_result(client, service_headers, succeeded(job, doc, 1, pdf))
+
+    started = time.monotonic()
+    poll, _ = await asyncio.gather(
+        client.get(f"/v1/jobs/{job}?wait=30", headers=tenant_a), deliver_later()
+    )
+    assert (await poll.json())["state"] == "applied"
+    assert time.monotonic() - started < 3
+
+
+async def test_pdf_redirects_to_storage_or_streams_as_attachment(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, job = await new_document(client, tenant_a)
+    content = b"%PDF-1.5\n" + uuid4().bytes * 100 + b"\n%%EOF\n"
+    pdf = await stored_pdf(s3_store, content)
+    assert (await post_result(client, service_headers, succeeded(job, doc, 1, pdf)))[0] == 200
+
+    response = await client.get(f"/v1/documents/{doc}/pdf", headers=tenant_a, allow_redirects=False)
+    assert response.status == 302
+    async with aiohttp.ClientSession() as session, session.get(response.headers["Location"]) as s3:
+        assert s3.status == 200
+        assert await s3.read() == content
+
+    response = await client.get(f"/v1/documents/{doc}/pdf?download=1", headers=tenant_a)
+    assert response.status == 200
+    assert await response.read() == content
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{doc}-r1.pdf"'
+    assert "sandbox" in response.headers["Content-Security-Policy"]

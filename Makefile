@@ -9,7 +9,7 @@ PYTHON_VERSION := 3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-MEMBERS := contracts libs/servicekit libs/testing services/api services/compiler services/applier
+MEMBERS := contracts libs/servicekit libs/testing services/api services/compiler services/applier clients/cli
 SRC := $(foreach m,$(MEMBERS),$(m)/src)
 export UV_PYTHON_DOWNLOADS := never
 

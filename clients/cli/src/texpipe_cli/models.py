@@ -1,0 +1,121 @@
+"""The api's answers the CLI reads, parsed from plain JSON and checked on the way in.
+
+The CLI does not import the api's schemas (it talks HTTP only); it reads the few fields it
+needs and ignores the rest, so the api may add fields freely.
+"""
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from texpipe_cli.errors import ServiceError
+
+FINAL_STATES = frozenset({"applied", "stale", "failed", "timed_out", "rejected", "dead"})
+LATEX_FAILURES = frozenset({"failed", "timed_out", "rejected"})
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class JobError:
+    """Why a job made no PDF (from the compile log, so untrusted text)."""
+
+    code: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    excerpt: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A compile job as ``GET /v1/jobs/{id}`` shows it."""
+
+    id: str
+    document_id: str
+    revision: int
+    state: str
+    engine: str = ""
+    error: JobError | None = None
+    duration_ms: int | None = None
+    engine_version: str | None = None
+    cache_hit: bool | None = None
+    dead_reason: str | None = None
+
+    @property
+    def final(self) -> bool:
+        """The job will not change any more by itself."""
+        return self.state in FINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """Answer to a create or a new revision."""
+
+    id: str
+    revision: int
+    job_id: str | None
+
+
+def _opt(obj: dict[str, object], name: str, kind: type[T]) -> T | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    # bool is an int in Python: an int field must not take true/false.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ServiceError(f"unexpected answer from the api: {name!r} is {value!r}")
+    return value
+
+
+def _req(obj: dict[str, object], name: str, kind: type[T]) -> T:
+    value = _opt(obj, name, kind)
+    if value is None:
+        raise ServiceError(f"unexpected answer from the api: {name!r} is missing")
+    return value
+
+
+def _object(raw: object, what: str) -> dict[str, object]:
+    if not isinstance(raw, dict):
+        raise ServiceError(f"unexpected answer from the api: {what} is not a JSON object")
+    return raw
+
+
+def parse_job(raw: object) -> Job:
+    """A job from its JSON."""
+    obj = _object(raw, "the job")
+    error = None
+    if obj.get("error") is not None:
+        err = _object(obj["error"], "the job's error")
+        error = JobError(
+            code=_req(err, "code", str),
+            message=_req(err, "message", str),
+            file=_opt(err, "file", str),
+            line=_opt(err, "line", int),
+            excerpt=_opt(err, "excerpt", str) or "",
+        )
+    return Job(
+        id=_req(obj, "id", str),
+        document_id=_req(obj, "document_id", str),
+        revision=_req(obj, "revision", int),
+        state=_req(obj, "state", str),
+        engine=_opt(obj, "engine", str) or "",
+        error=error,
+        duration_ms=_opt(obj, "duration_ms", int),
+        engine_version=_opt(obj, "engine_version", str),
+        cache_hit=_opt(obj, "cache_hit", bool),
+        dead_reason=_opt(obj, "dead_reason", str),
+    )
+
+
+def parse_created(raw: object) -> Created:
+    """The answer to ``POST /v1/documents`` or ``PUT /v1/documents/{id}``."""
+    obj = _object(raw, "the document")
+    return Created(
+        id=_req(obj, "id", str),
+        revision=_req(obj, "revision", int),
+        job_id=_opt(obj, "job_id", str),
+    )
+
+
+def parse_job_id(raw: object) -> str:
+    """The job id of ``POST /v1/documents/{id}/compile`` (202)."""
+    return _req(_object(raw, "the compile answer"), "job_id", str)

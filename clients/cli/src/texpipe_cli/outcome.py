@@ -1,0 +1,76 @@
+"""What a job's state means for the user: its exit code and the lines that explain it.
+
+Everything here is pure. Text that comes from the compile log (error messages, file names,
+excerpts) was written by the document, so it is stripped of terminal control sequences before
+it is shown: a document must not be able to move the cursor or retitle the terminal.
+"""
+
+import re
+
+from texpipe_cli.errors import Exit
+from texpipe_cli.models import LATEX_FAILURES, Job
+
+# C0 controls except tab and newline, DEL, and the C1 range (ESC sequences start with one).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+EXCERPT_LINES = 12
+
+
+def sanitize(text: str) -> str:
+    """``text`` with control characters shown as ``\\xNN`` instead of acting on a terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def exit_for_state(state: str) -> Exit:
+    """0 applied (or not final yet), 1 the LaTeX failed, 3 service trouble."""
+    if state in ("applied", "queued"):
+        return Exit.OK
+    if state in LATEX_FAILURES:
+        return Exit.LATEX_FAILURE
+    return Exit.SERVICE  # stale, dead, and any state this CLI does not know
+
+
+def error_location(job: Job) -> str:
+    """``file:line: message`` (as compilers print it), or the error code and message."""
+    error = job.error
+    if error is None:
+        return ""
+    where = ""
+    if error.file:
+        where = f"{error.file}:{error.line}: " if error.line is not None else f"{error.file}: "
+    message = error.message or error.code
+    return sanitize(f"{where}{message}")
+
+
+def _timing(job: Job) -> str:
+    parts = []
+    if job.duration_ms is not None:
+        parts.append(f"compiled in {job.duration_ms} ms")
+    if job.cache_hit:
+        parts.append("from the cache")
+    engine = " ".join(p for p in (job.engine, job.engine_version) if p)
+    if engine:
+        parts.append(sanitize(engine))
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def describe_job(job: Job) -> list[str]:
+    """A few lines saying where the job stands and, when it failed, why."""
+    head = f"job {job.id} (revision {job.revision}): {job.state}"
+    if job.state == "applied":
+        return [f"{head}{_timing(job)}"]
+    if job.state == "queued":
+        return [f"{head}, waiting for a compiler"]
+    if job.state == "stale":
+        return [f"{head}: a newer revision was submitted meanwhile, so this result was not applied"]
+    if job.state == "dead":
+        reason = sanitize(job.dead_reason or "no reason given")
+        return [f"{head}: the service gave up on this job ({reason})"]
+    lines = [head + _timing(job)]
+    if job.error is not None:
+        lines.append(f"{error_location(job)} [{sanitize(job.error.code)}]")
+        excerpt = [line for line in job.error.excerpt.splitlines() if line.strip()]
+        lines.extend(f"  | {sanitize(line)}" for line in excerpt[:EXCERPT_LINES])
+        if len(excerpt) > EXCERPT_LINES:
+            lines.append(f"  | ... ({len(excerpt) - EXCERPT_LINES} more lines)")
+    lines.append(f"full log: texpipe log {job.id}")
+    return lines

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from aio_pika.exceptions import AMQPError
+from aiormq.exceptions import ChannelNotFoundEntity
 from faststream import FastStream
 from texpipe_servicekit.logs import configure_logging
 
@@ -59,14 +61,20 @@ def _dlq(args: argparse.Namespace) -> int:
     settings = BrokerSettings()
     configure_logging(settings, SERVICE)
     url, topo = settings.amqp_url.get_secret_value(), settings.topology()
-    if args.dlq_command == "list":
-        _print_entries(asyncio.run(dlq.list_dead_letters(url, topo, args.limit)), args.json)
-        return 0
     try:
+        if args.dlq_command == "list":
+            _print_entries(asyncio.run(dlq.list_dead_letters(url, topo, args.limit)), args.json)
+            return 0
         replayed = asyncio.run(dlq.replay(url, topo, None if args.all else args.id))
     except DlqMessageNotFoundError as exc:
         print(f"texpipe-applier: {exc}", file=sys.stderr)
         return 1
+    except ChannelNotFoundEntity as exc:
+        print(f"texpipe-applier: {exc} (is TEXPIPE_NAMESPACE right?)", file=sys.stderr)
+        return 2
+    except (AMQPError, OSError) as exc:
+        print(f"texpipe-applier: cannot reach the broker: {exc!r}", file=sys.stderr)
+        return 2
     for entry in replayed:
         print(f"replayed {entry.id} from {entry.queue} (job {entry.job_id})")
     print(f"{len(replayed)} dead letter(s) replayed", file=sys.stderr)

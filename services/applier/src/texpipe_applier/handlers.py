@@ -19,6 +19,15 @@ DEAD_JOBS_PREFETCH = 4
 log = structlog.get_logger(__name__)
 
 
+async def raw_body(msg: RabbitMessage) -> bytes:
+    """Leave the body undecoded: our own code reads it, and dead-letters what it cannot read.
+
+    FastStream's default decoder parses JSON before the handler runs; a body that is not JSON
+    would then fail outside the handler and, with manual acks, stay unacked for good.
+    """
+    return msg.body
+
+
 def build_router(topo: Topology, apply_prefetch: int) -> RabbitRouter:
     """Subscribers for ``topo``'s queues (names depend on the namespace)."""
     router = RabbitRouter()
@@ -28,6 +37,7 @@ def build_router(topo: Topology, apply_prefetch: int) -> RabbitRouter:
         rabbit_queue(topo.apply_queue),
         ack_policy=AckPolicy.MANUAL,
         channel=Channel(prefetch_count=apply_prefetch),
+        decoder=raw_body,
     )
     async def on_compile_completed(msg: RabbitMessage, delivery: DeliveryDep) -> None:
         """Deliver a compile result (latex.compile.completed) to the api's result endpoint."""
@@ -48,6 +58,7 @@ def build_router(topo: Topology, apply_prefetch: int) -> RabbitRouter:
         rabbit_queue(topo.dead_jobs_queue),
         ack_policy=AckPolicy.MANUAL,
         channel=Channel(prefetch_count=DEAD_JOBS_PREFETCH),
+        decoder=raw_body,
     )
     async def on_dead_letter(
         msg: RabbitMessage, reporter: ReporterDep, redelivery: RedeliveryDep

@@ -96,10 +96,13 @@ async def compile_command(config: ApiConfig, opts: CompileOptions, console: Cons
             project.state_path,
             DocumentState(api.url, created.id, created.revision, created.job_id),
         )
-        verb = "created document" if created.revision == 1 else "sent revision"
+        what = (
+            f"created document {created.id}"
+            if created.revision == 1
+            else f"sent revision {created.revision} of document {created.id}"
+        )
         console.info(
-            f"{verb} {created.id} r{created.revision} ({len(project.files)} files, "
-            f"main {project.main}); job {created.job_id}"
+            f"{what} ({len(project.files)} files, main {project.main}); job {created.job_id}"
         )
         if not (opts.wait or opts.output):
             console.result(created.job_id)

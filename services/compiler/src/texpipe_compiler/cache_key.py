@@ -25,6 +25,7 @@ class CacheInputs:
     engine_fingerprint: str
     """A digest of the engine's installed format file: changes when TeX Live is updated."""
     main_file: str
+    source_date_epoch: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ def cache_key(inputs: CacheInputs) -> str:
             "engine_version": inputs.engine_version,
             "engine_fingerprint": inputs.engine_fingerprint,
             "main_file": inputs.main_file,
+            "source_date_epoch": inputs.source_date_epoch,
         },
         sort_keys=True,
     )

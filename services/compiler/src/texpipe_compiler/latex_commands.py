@@ -15,10 +15,11 @@ WORK_ROOT = "/work"
 PROJECT_DIR = f"{WORK_ROOT}/project"
 HOME_DIR = f"{WORK_ROOT}/home"
 TEXMF_VAR_DIR = f"{WORK_ROOT}/texmf-var"
-TECTONIC_CACHE_DIR = f"{WORK_ROOT}/tectonic-cache"
+TECTONIC_ROOT = "/opt/tectonic"
+TECTONIC_CACHE_DIR = f"{TECTONIC_ROOT}/cache"  # read-only: the format was built at install
 TMP_DIR = f"{WORK_ROOT}/tmp"  # noqa: S108 (inside the sandbox's own tmpfs)
-TECTONIC_BIN = "/opt/tectonic/bin/tectonic"
-TECTONIC_BUNDLE = "/opt/tectonic/bundle"
+TECTONIC_BIN = f"{TECTONIC_ROOT}/bin/tectonic"
+TECTONIC_BUNDLE = f"{TECTONIC_ROOT}/bundle"
 
 _COMMON_FLAGS = (
     "-no-shell-escape",

@@ -54,14 +54,6 @@ class RunOutcome:
     passes: int
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedCaches:
-    """Read-only caches mounted in the sandbox, copied into each job's own tmpfs."""
-
-    luatex: str | None = None
-    tectonic: str | None = None
-
-
 def project_files_for(
     engine: Engine, main_file: str, files: Sequence[ProjectFile]
 ) -> list[ProjectFile]:
@@ -88,10 +80,15 @@ class LatexRunner:
         launcher: SandboxLauncher,
         limits: RunnerLimits,
         source_date_epoch: int,
-        caches: PreparedCaches,
+        luatex_cache: str | None = None,
     ) -> None:
-        self._launcher, self._limits, self._caches = launcher, limits, caches
+        """``luatex_cache``: where a prepared luaotfload cache is mounted in the sandbox."""
+        self._launcher, self._limits, self._luatex_cache = launcher, limits, luatex_cache
         self._env = cmd.tex_environment(source_date_epoch)
+
+    def use_luatex_cache(self, mount_point: str) -> None:
+        """From now on, LuaLaTeX jobs start from the prepared font cache at ``mount_point``."""
+        self._luatex_cache = mount_point
 
     async def compile(
         self,
@@ -107,10 +104,9 @@ class LatexRunner:
         to_write = project_files_for(engine, main_file, files)
         async with self._launcher.session(uid, cpu_s) as session:
             await session.put(to_write)
-            if engine is Engine.LUALATEX and self._caches.luatex:
-                await session.copytree(self._caches.luatex, cmd.TEXMF_VAR_DIR)
-            if engine is Engine.TECTONIC and self._caches.tectonic:
-                await session.copytree(self._caches.tectonic, cmd.TECTONIC_CACHE_DIR)
+            if engine is Engine.LUALATEX and self._luatex_cache:
+                # A private copy: a job can poison only its own font cache (NOTES.md).
+                await session.copytree(self._luatex_cache, cmd.TEXMF_VAR_DIR)
             if engine is Engine.TECTONIC:
                 result, count = await self._run(session, cmd.engine_argv(engine, main_file)), 1
             else:

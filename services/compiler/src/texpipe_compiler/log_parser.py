@@ -14,7 +14,9 @@ MAX_MESSAGE_CHARS = 500
 MAX_EXCERPT_CHARS = 4000
 EXCERPT_LINES_AFTER = 10
 
-_FILE_LINE_ERROR = re.compile(r"^(?P<file>[^\s:()][^:\n]*?):(?P<line>\d{1,9}): (?P<message>.+)$")
+_FILE_LINE_ERROR = re.compile(
+    r"^(?:error: )?(?P<file>[^\s:()][^:\n]*?):(?P<line>\d{1,9}): (?P<message>.+)$"
+)
 _BANG_ERROR = re.compile(r"^! (?P<message>.+)$")
 _CONTEXT_LINE = re.compile(r"^l\.(?P<line>\d{1,9})\b")
 _MISSING_FILE = re.compile(

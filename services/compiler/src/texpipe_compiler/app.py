@@ -1,0 +1,166 @@
+"""Composition root: broker, S3, engines, sandbox, the compile manager and the ops server."""
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+from faststream import ContextRepo, FastStream
+from faststream.rabbit import RabbitBroker
+from faststream.specification import AsyncAPI
+from texpipe_contracts.v1 import Engine
+from texpipe_servicekit.ops import OpsServer
+from texpipe_servicekit.rabbit import declare_topology
+from texpipe_servicekit.s3 import open_s3_store
+from texpipe_servicekit.shutdown import InFlight
+
+from texpipe_compiler import deps, font_cache
+from texpipe_compiler import latex_commands as cmd
+from texpipe_compiler.bundle_reader import BundleLimits
+from texpipe_compiler.compile_manager import CompileManager, CompilePolicy
+from texpipe_compiler.config import Settings
+from texpipe_compiler.consumer import CompileConsumer
+from texpipe_compiler.engines import Engines, probe_engines
+from texpipe_compiler.handlers import build_router
+from texpipe_compiler.latex_runner import LatexRunner, RunnerLimits
+from texpipe_compiler.sandbox import Mount, SandboxLayout, SandboxLimits, seccomp_program
+from texpipe_compiler.sandbox_session import SandboxLauncher
+from texpipe_compiler.slots import SlotPool
+from texpipe_compiler.storage import OutputStore
+
+BROKER_PING_TIMEOUT_S = 1.0
+OUTPUT_CAP_BYTES = 256 * 1024
+MAX_AUX_BYTES = 8 * 1024 * 1024
+MAX_AUX_FILES = 500
+
+log = structlog.get_logger(__name__)
+
+
+def _runner_limits(settings: Settings) -> RunnerLimits:
+    return RunnerLimits(
+        max_passes=settings.max_passes,
+        max_pdf_bytes=settings.max_pdf_bytes,
+        max_log_bytes=settings.max_log_bytes,
+        output_cap_bytes=OUTPUT_CAP_BYTES,
+        max_aux_bytes=MAX_AUX_BYTES,
+        max_aux_files=MAX_AUX_FILES,
+    )
+
+
+def _sandbox_limits(settings: Settings) -> SandboxLimits:
+    return SandboxLimits(
+        address_space_bytes=settings.sandbox_memory_bytes,
+        # A PDF over the cap must be cut short by the kernel, not read whole.
+        file_size_bytes=max(settings.sandbox_file_bytes, settings.max_pdf_bytes + 1),
+        open_files=settings.sandbox_open_files,
+        processes=settings.sandbox_processes,
+        tmpfs_bytes=settings.sandbox_tmpfs_bytes,
+    )
+
+
+def _policy(settings: Settings) -> CompilePolicy:
+    return CompilePolicy(
+        bundle=BundleLimits(settings.max_project_files, settings.max_bundle_bytes),
+        max_bundle_bytes=settings.max_bundle_bytes,
+        max_pdf_pages=settings.max_pdf_pages,
+        max_timeout_ms=settings.compile_timeout_ms,
+        source_date_epoch=settings.source_date_epoch,
+    )
+
+
+async def _warm_luatex_cache(
+    launcher: SandboxLauncher, runner: LatexRunner, slots: SlotPool, cache_dir: Path
+) -> None:
+    try:
+        async with slots.slot() as uid:
+            if await font_cache.prepare_luatex_cache(launcher, cache_dir, uid):
+                runner.use_luatex_cache(font_cache.MOUNT_POINT)
+    except Exception:  # a missing cache makes LuaLaTeX slower, never wrong
+        log.exception("luatex_cache_not_prepared")
+
+
+def create_app(settings: Settings) -> FastStream:
+    """The compiler: one subscriber, ``compiler_concurrency`` sandboxes at most."""
+    topo = settings.topology()
+    faststream_logger = logging.getLogger("texpipe_compiler.faststream")
+    broker = RabbitBroker(
+        settings.amqp_url.get_secret_value(),
+        logger=faststream_logger,
+        log_level=logging.DEBUG,
+        # On SIGTERM: stop taking messages, let in-flight compiles finish this long; the
+        # unfinished ones stay unacked and are redelivered when the connection closes.
+        graceful_timeout=settings.shutdown_grace_s,
+    )
+    broker.include_router(build_router(topo, settings.compiler_concurrency))
+
+    async def broker_reachable() -> None:
+        if not await broker.ping(timeout=BROKER_PING_TIMEOUT_S):
+            raise ConnectionError("the broker connection is down")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            store = await stack.enter_async_context(open_s3_store(settings))
+            engines = await probe_engines(settings.compiler_engines, settings.tectonic_dir)
+            cache_dir = await asyncio.to_thread(_private_cache_dir)
+            stack.callback(shutil.rmtree, cache_dir, True)
+            launcher = SandboxLauncher(
+                _layout(settings, engines, cache_dir),
+                _sandbox_limits(settings),
+                await asyncio.to_thread(seccomp_program),
+            )
+            runner = LatexRunner(launcher, _runner_limits(settings), settings.source_date_epoch)
+            uid_base = settings.sandbox_uid_base if os.geteuid() == 0 else None
+            slots = SlotPool(settings.compiler_concurrency, uid_base)
+            manager = CompileManager(_policy(settings), OutputStore(store), runner, engines, slots)
+            context.set_global(deps.CONSUMER, CompileConsumer(broker, topo, manager, InFlight()))
+            await broker.connect()
+            await declare_topology(broker, topo)
+            warm = None
+            if Engine.LUALATEX in engines.available:
+                warm = asyncio.create_task(_warm_luatex_cache(launcher, runner, slots, cache_dir))
+            ops = OpsServer(
+                settings.ops_host,
+                settings.ops_port,
+                {"broker": broker_reachable, "s3": store.ping, "engines": engines.check},
+            )
+            await ops.start()
+            log.info(
+                "compiler_started",
+                engines=sorted(engines.available),
+                slots=settings.compiler_concurrency,
+            )
+            try:
+                yield
+            finally:
+                if warm is not None:
+                    warm.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await warm
+                await ops.stop()
+                log.info("compiler_stopped")
+
+    return FastStream(
+        broker,
+        lifespan=lifespan,
+        logger=faststream_logger,
+        specification=AsyncAPI(title="texpipe-compiler", version="1.0.0"),
+    )
+
+
+def _private_cache_dir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="texpipe-luatex-cache-"))
+    path.chmod(0o755)  # the sandbox's uid reads it, through a read-only mount
+    return path
+
+
+def _layout(settings: Settings, engines: Engines, luatex_cache: Path) -> SandboxLayout:
+    mounts = [Mount(str(luatex_cache), font_cache.MOUNT_POINT)]
+    if Engine.TECTONIC in engines.available:
+        mounts.append(Mount(str(settings.tectonic_dir.resolve()), cmd.TECTONIC_ROOT))
+    return SandboxLayout(python=settings.sandbox_python, extra_ro_mounts=tuple(mounts))

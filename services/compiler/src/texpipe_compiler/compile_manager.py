@@ -1,0 +1,176 @@
+"""One compile request from start to result: cache, source, sandboxed run, outputs.
+
+A broken document is an outcome (``failed``, ``timed_out``, ``rejected``), returned as a
+``CompileCompleted``. Only a broken dependency (S3, the sandbox) raises.
+"""
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+import structlog
+from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.v1 import (
+    CompileCompleted,
+    CompileErrorInfo,
+    CompileRequested,
+    ObjectRef,
+    Outcome,
+    PdfRef,
+)
+
+from texpipe_compiler import metrics
+from texpipe_compiler.bundle_reader import BundleLimits, read_bundle, require_main_file
+from texpipe_compiler.cache_key import CacheInputs, OutputKeys, cache_key, output_keys
+from texpipe_compiler.engines import EngineInfo, Engines
+from texpipe_compiler.errors import EngineUnavailableError, SourceRejectedError
+from texpipe_compiler.latex_runner import LatexRunner, RunOutcome, RunStatus
+from texpipe_compiler.outputs import UnreadablePdfError, pdf_facts
+from texpipe_compiler.result_errors import error_for_run, simple_error
+from texpipe_compiler.slots import SlotPool
+from texpipe_compiler.storage import OutputStore
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CompilePolicy:
+    """The limits a compile request is held to."""
+
+    bundle: BundleLimits
+    max_bundle_bytes: int
+    max_pdf_pages: int
+    max_timeout_ms: int
+    source_date_epoch: int
+
+
+class CompileManager:
+    """Turns a ``CompileRequested`` into a ``CompileCompleted``."""
+
+    def __init__(
+        self,
+        policy: CompilePolicy,
+        outputs: OutputStore,
+        runner: LatexRunner,
+        engines: Engines,
+        slots: SlotPool,
+    ) -> None:
+        self._policy, self._outputs, self._runner = policy, outputs, runner
+        self._engines, self._slots = engines, slots
+
+    async def compile(self, request: CompileRequested) -> CompileCompleted:
+        """Compile ``request`` (or find its result in the cache)."""
+        started = time.monotonic()
+        try:
+            info = self._engines.info(request.engine)
+        except EngineUnavailableError as exc:
+            error = simple_error(ErrorCode.NO_OUTPUT, str(exc))
+            return self._result(request, started, "unavailable", Outcome.FAILED, error=error)
+        keys = output_keys(cache_key(self._cache_inputs(request, info)))
+        cached = await self._outputs.lookup(keys)
+        if cached is not None:
+            metrics.CACHE_HITS.labels(engine=request.engine.value).inc()
+            log.info("compile_cache_hit", key=keys.pdf)
+            return self._result(
+                request, started, info.version, Outcome.SUCCEEDED,
+                pdf=cached.pdf, log_ref=cached.log, cache_hit=True,
+            )  # fmt: skip
+        try:
+            data = await self._outputs.fetch_source(
+                request.source, max_bytes=self._policy.max_bundle_bytes
+            )
+            files = await asyncio.to_thread(read_bundle, data, self._policy.bundle)
+            require_main_file(files, request.main_file)
+        except SourceRejectedError as exc:
+            log.info("compile_rejected", reason=str(exc))
+            error = simple_error(ErrorCode.SOURCE_REJECTED, str(exc))
+            return self._result(request, started, info.version, Outcome.REJECTED, error=error)
+        timeout_s = min(request.timeout_ms, self._policy.max_timeout_ms) / 1000
+        async with self._slots.slot() as uid:
+            log.info("compile_started", engine=request.engine.value, uid=uid, timeout_s=timeout_s)
+            try:
+                async with asyncio.timeout(timeout_s) as deadline:
+                    run = await self._runner.compile(
+                        files, request.main_file, request.engine,
+                        uid=uid, cpu_s=math.ceil(timeout_s) + 1,
+                    )  # fmt: skip
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                message = f"the compile did not finish within {timeout_s:g} s and was stopped"
+                error = simple_error(ErrorCode.TIMEOUT, message)
+                return self._result(request, started, info.version, Outcome.TIMED_OUT, error=error)
+        return await self._finish(request, started, info, keys, run)
+
+    def _cache_inputs(self, request: CompileRequested, info: EngineInfo) -> CacheInputs:
+        return CacheInputs(
+            source_sha256=request.source.sha256,
+            engine=request.engine,
+            engine_version=info.version,
+            engine_fingerprint=info.fingerprint,
+            main_file=request.main_file,
+            source_date_epoch=self._policy.source_date_epoch,
+        )
+
+    async def _finish(
+        self,
+        request: CompileRequested,
+        started: float,
+        info: EngineInfo,
+        keys: OutputKeys,
+        run: RunOutcome,
+    ) -> CompileCompleted:
+        log_text, error = error_for_run(run, request.engine)
+        log_ref = await self._outputs.save_log(keys, log_text) if log_text else None
+        if error is None and run.pdf is not None:
+            try:
+                facts = await asyncio.to_thread(pdf_facts, run.pdf)
+            except UnreadablePdfError as exc:
+                error = simple_error(ErrorCode.NO_OUTPUT, str(exc))
+            else:
+                if facts.pages > self._policy.max_pdf_pages:
+                    limit = self._policy.max_pdf_pages
+                    message = f"the PDF has {facts.pages} pages, over the limit of {limit}"
+                    error = simple_error(ErrorCode.OUTPUT_TOO_LARGE, message)
+                else:
+                    pdf = await self._outputs.save_pdf(keys, run.pdf, facts)
+                    await self._outputs.save_record(keys, pdf, log_ref)
+                    return self._result(
+                        request, started, info.version, Outcome.SUCCEEDED, pdf=pdf, log_ref=log_ref
+                    )
+        if error is None:
+            error = simple_error(ErrorCode.NO_OUTPUT, "TeX finished without writing a PDF")
+        outcome = Outcome.TIMED_OUT if run.status is RunStatus.CPU_LIMIT else Outcome.FAILED
+        return self._result(request, started, info.version, outcome, error=error, log_ref=log_ref)
+
+    def _result(
+        self,
+        request: CompileRequested,
+        started: float,
+        engine_version: str,
+        outcome: Outcome,
+        *,
+        pdf: PdfRef | None = None,
+        error: CompileErrorInfo | None = None,
+        log_ref: ObjectRef | None = None,
+        cache_hit: bool = False,
+    ) -> CompileCompleted:
+        elapsed = time.monotonic() - started
+        metrics.COMPILE_SECONDS.labels(engine=request.engine.value, outcome=outcome.value).observe(
+            elapsed
+        )
+        log.info("compile_finished", outcome=outcome.value, cache_hit=cache_hit, seconds=elapsed)
+        return CompileCompleted(
+            job_id=request.job_id,
+            document_id=request.document_id,
+            revision=request.revision,
+            outcome=outcome,
+            pdf=pdf,
+            error=error,
+            log=log_ref,
+            duration_ms=int(elapsed * 1000),
+            engine=request.engine,
+            engine_version=engine_version[:200],
+            cache_hit=cache_hit,
+        )

@@ -1,0 +1,16 @@
+"""The compiler's Prometheus metrics (default registry, served on /metrics)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+COMPILE_SECONDS = Histogram(
+    "texpipe_compile_duration_seconds",
+    "Time from taking a compile request to having its result, by engine and outcome.",
+    ["engine", "outcome"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1500),
+)
+CACHE_HITS = Counter(
+    "texpipe_compile_cache_hits_total",
+    "Compile requests answered from outputs already in S3, without running TeX.",
+    ["engine"],
+)
+IN_FLIGHT = Gauge("texpipe_compiles_in_flight", "Compile requests being handled right now.")

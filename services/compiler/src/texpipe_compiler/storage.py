@@ -1,0 +1,89 @@
+"""The compiler's S3 objects: source bundles in, PDFs, logs and cache records out."""
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+from texpipe_contracts.v1 import ObjectRef, PdfRef, SourceBundleRef
+from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
+
+from texpipe_compiler.cache_key import OutputKeys
+from texpipe_compiler.errors import SourceRejectedError
+from texpipe_compiler.outputs import PdfFacts
+
+PDF_TYPE = "application/pdf"
+LOG_TYPE = "text/plain; charset=utf-8"
+META_TYPE = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResult:
+    """A successful compile found under its cache key."""
+
+    pdf: PdfRef
+    log: ObjectRef | None
+
+
+class OutputStore:
+    """Reads sources and reads/writes outputs in the deployment's bucket."""
+
+    def __init__(self, store: S3Store) -> None:
+        self._store = store
+
+    async def fetch_source(self, ref: SourceBundleRef, *, max_bytes: int) -> bytes:
+        """The bundle's bytes, checked against its sha256; SourceRejectedError otherwise."""
+        if ref.size > max_bytes:
+            raise SourceRejectedError(f"the source bundle is {ref.size} bytes, over {max_bytes}")
+        try:
+            data = await self._store.get(ref.key, max_bytes=max_bytes)
+        except ObjectTooLargeError as exc:
+            raise SourceRejectedError(f"the source bundle is over {max_bytes} bytes") from exc
+        except ClientError as exc:
+            if is_missing(exc):
+                raise SourceRejectedError(f"source bundle {ref.key} does not exist") from exc
+            raise
+        digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+        if digest != ref.sha256:
+            raise SourceRejectedError(f"source bundle {ref.key} does not match its sha256")
+        return data
+
+    async def lookup(self, keys: OutputKeys) -> CachedResult | None:
+        """The cached success under ``keys``, if its record and its PDF are both there."""
+        record, head = await asyncio.gather(self._read_record(keys), self._store.head(keys.pdf))
+        if record is None or head is None or head.size != record.pdf.size:
+            return None
+        return record
+
+    async def _read_record(self, keys: OutputKeys) -> CachedResult | None:
+        try:
+            raw = await self._store.get(keys.meta, max_bytes=64 * 1024)
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+        try:
+            data = json.loads(raw)
+            pdf = PdfRef.model_validate(data["pdf"])
+            log = ObjectRef.model_validate(data["log"]) if data.get("log") else None
+        except (ValueError, KeyError, TypeError, ValidationError):
+            return None  # an unreadable record is a miss: the compile rewrites it
+        return CachedResult(pdf, log)
+
+    async def save_log(self, keys: OutputKeys, text: str) -> ObjectRef:
+        """Store the (sanitized) log."""
+        data = text.encode("utf-8")
+        await self._store.put(keys.log, data, content_type=LOG_TYPE)
+        return ObjectRef(key=keys.log, size=len(data))
+
+    async def save_pdf(self, keys: OutputKeys, data: bytes, facts: PdfFacts) -> PdfRef:
+        """Store the PDF with its sha256 in the object's metadata."""
+        await self._store.put(keys.pdf, data, content_type=PDF_TYPE, sha256=facts.sha256)
+        return PdfRef(key=keys.pdf, size=facts.size, sha256=facts.sha256, pages=facts.pages)
+
+    async def save_record(self, keys: OutputKeys, pdf: PdfRef, log: ObjectRef | None) -> None:
+        """Written last: its presence means the PDF and log are complete (the cache entry)."""
+        record = {"pdf": pdf.model_dump(mode="json"), "log": log and log.model_dump(mode="json")}
+        await self._store.put(keys.meta, json.dumps(record).encode(), content_type=META_TYPE)

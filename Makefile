@@ -63,6 +63,21 @@ typecheck: venv ## mypy --strict over every package
 test: system-deps venv ## set up what is missing, then run the whole suite against real servers
 	$(VENV)/bin/pytest -q
 
+CORPUS ?= ../shared/corpus
+COMPILE_TIMEOUT_MS ?= 20000
+
+.PHONY: up
+up: system-deps venv tectonic ## start RabbitMQ/PostgreSQL if stopped, SeaweedFS, api, compiler, applier
+	$(PY) -m texpipe_testing.stack up run --compile-timeout-ms $(COMPILE_TIMEOUT_MS)
+
+.PHONY: down
+down: ## stop what 'make up' started, and only that
+	@[ -x $(PY) ] && $(PY) -m texpipe_testing.stack down run || echo "nothing to stop"
+
+.PHONY: demo
+demo: up ## compile every document of the corpus through the api and print a table
+	$(PY) -m texpipe_testing.demo $(CORPUS)
+
 .PHONY: clean
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

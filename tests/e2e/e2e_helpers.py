@@ -1,0 +1,108 @@
+"""HTTP helpers for the end-to-end tests (the way a platform service uses texpipe)."""
+
+import asyncio
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pypdf import PdfReader
+from texpipe_testing.processes import ServiceProcess
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+COMPILE_TIMEOUT_MS = 4000
+
+FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
+
+
+def project_files(folder: Path) -> dict[str, str]:
+    """A corpus project's files as text."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+async def create(
+    http: aiohttp.ClientSession, files: dict[str, str], *, compile: bool = True
+) -> dict[str, Any]:
+    """POST /v1/documents; returns the 201 body."""
+    async with http.post("/v1/documents", json={"files": files, "compile": compile}) as response:
+        body: dict[str, Any] = await response.json()
+        assert response.status == 201, body
+        return body
+
+
+async def update(
+    http: aiohttp.ClientSession, document_id: str, revision: int, files: dict[str, str]
+) -> dict[str, Any]:
+    """PUT /v1/documents/{id} with compile=true; returns the answer body."""
+    async with http.put(
+        f"/v1/documents/{document_id}",
+        json={"files": files, "compile": True},
+        headers={"If-Match": str(revision)},
+    ) as response:
+        body: dict[str, Any] = await response.json()
+        assert response.status in (200, 201), body
+        return body
+
+
+async def wait_final(
+    http: aiohttp.ClientSession, job_id: str, timeout: float = 90.0
+) -> dict[str, Any]:
+    """Long-poll a job until it is final."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with http.get(f"/v1/jobs/{job_id}", params={"wait": "20"}) as response:
+            job: dict[str, Any] = await response.json()
+            assert response.status == 200, job
+        if job["state"] in FINAL:
+            return job
+        assert asyncio.get_running_loop().time() < deadline, f"job {job_id} still {job['state']}"
+
+
+async def document(http: aiohttp.ClientSession, document_id: str) -> dict[str, Any]:
+    """GET /v1/documents/{id}."""
+    async with http.get(f"/v1/documents/{document_id}") as response:
+        body: dict[str, Any] = await response.json()
+        assert response.status == 200, body
+        return body
+
+
+async def pdf_text(http: aiohttp.ClientSession, document_id: str) -> tuple[int, str]:
+    """Download the applied PDF; its page count and text."""
+    async with http.get(f"/v1/documents/{document_id}/pdf", params={"download": "1"}) as response:
+        assert response.status == 200
+        data = await response.read()
+    reader = await asyncio.to_thread(PdfReader, io.BytesIO(data))
+    text = await asyncio.to_thread(lambda: "\n".join(p.extract_text() for p in reader.pages))
+    return len(reader.pages), text
+
+
+@dataclass
+class Pipeline:
+    """The running services and how to reach them."""
+
+    api_url: str
+    token: str
+    env: dict[str, str]
+    services: dict[str, ServiceProcess]
+    log_dir: Path
+
+    def restart(self, name: str) -> None:
+        """Start a service again after it was stopped or killed."""
+        old = self.services[name]
+        self.services[name] = ServiceProcess(
+            old.module, env=old.env, log_path=old.log_path, health_url=old.health_url
+        ).start(timeout=60)
+
+
+def manifest(corpus: Path) -> dict[str, dict[str, Any]]:
+    """The corpus manifest's documents."""
+    documents: dict[str, dict[str, Any]] = json.loads((corpus / "manifest.json").read_text())[
+        "documents"
+    ]
+    return documents

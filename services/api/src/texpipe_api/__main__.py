@@ -4,20 +4,22 @@ import argparse
 import asyncio
 import sys
 
-import asyncpg
 import structlog
-from aiohttp import web
 from texpipe_servicekit.logs import configure_logging
 from texpipe_servicekit.settings import LogSettings
 
-from texpipe_api.app import create_app
-from texpipe_api.auth import create_token
 from texpipe_api.config import DatabaseSettings, Settings
-from texpipe_api.db.migrate import upgrade
+
+# Each command imports only what it uses: alembic and the HTTP stack each take a second or more
+# to import, and `migrate` / `create-token` run as one-off jobs before the server starts.
 
 
 def serve() -> None:
     """Run the HTTP server until SIGTERM/SIGINT, then shut down gracefully."""
+    from aiohttp import web
+
+    from texpipe_api.app import create_app
+
     settings = Settings()  # required fields come from the environment
     configure_logging(settings, "api")
     structlog.get_logger(__name__).info(
@@ -36,12 +38,18 @@ def serve() -> None:
 
 def migrate() -> None:
     """Apply the schema migrations."""
+    from texpipe_api.db.migrate import upgrade
+
     configure_logging(LogSettings(), "api")
     upgrade(DatabaseSettings().database_url.get_secret_value())
     structlog.get_logger(__name__).info("migrations_applied")
 
 
 async def _create_token(tenant: str) -> str:
+    import asyncpg
+
+    from texpipe_api.auth import create_token
+
     conn = await asyncpg.connect(DatabaseSettings().database_url.get_secret_value())
     try:
         return await create_token(conn, tenant)

@@ -85,6 +85,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._connection: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
+        self.published = 0
+        """Messages this relay published (and the broker confirmed) since it started."""
 
     def wake(self) -> None:
         """Something was enqueued: drain now rather than at the next sweep."""
@@ -174,6 +176,7 @@ class OutboxRelay:
             if sent:
                 await outbox_queries.mark_published(conn, sent)
         metrics.OUTBOX_PUBLISHED.inc(len(sent))
+        self.published += len(sent)
         errors = [res for res in results if isinstance(res, BaseException)]
         for res in errors:
             if not isinstance(res, Exception):

@@ -163,6 +163,17 @@ def completed(job_id: UUID | None = None) -> CompileCompleted:
     )
 
 
+def compile_request() -> CompileRequested:
+    """A compile request (no compiler consumes this module's namespace)."""
+    return CompileRequested(
+        job_id=uuid4(),
+        document_id=uuid4(),
+        revision=2,
+        source=SourceBundleRef(key="sources/x.tar", sha256="d" * 64, size=10),
+        engine=Engine.PDFLATEX,
+    )
+
+
 @dataclass
 class Bus:
     """Publishes test messages the way the compiler (or the broker) would."""
@@ -473,13 +484,7 @@ async def test_dlq_replay_re_drives_a_dead_letter_until_it_is_applied(
 async def test_a_compile_request_dead_lettered_by_the_broker_ends_as_a_dead_job(
     applier: ServiceProcess, stub_api: StubApi, bus: Bus, declared: Topology
 ) -> None:
-    request = CompileRequested(
-        job_id=uuid4(),
-        document_id=uuid4(),
-        revision=2,
-        source=SourceBundleRef(key="sources/x.tar", sha256="d" * 64, size=10),
-        engine=Engine.PDFLATEX,
-    )
+    request = compile_request()
     # The api is unwell the first two times it is told.
     stub_api.deads[str(request.job_id)] = [problem(503, "UNAVAILABLE")] * 2 + [MARKED_DEAD]
     await bus.publish(
@@ -536,6 +541,7 @@ async def test_dlq_replay_all_re_drives_both_queues_and_counts_replays(
     applier_env: dict[str, str],
     amqp_url: str,
 ) -> None:
+    topo = bus.topology
     fixable = [completed() for _ in range(2)]
     for event in fixable:
         stub_api.results[str(event.job_id)] = [problem(404, "JOB_NOT_FOUND"), APPLIED]
@@ -543,26 +549,51 @@ async def test_dlq_replay_all_re_drives_both_queues_and_counts_replays(
     garbage_job = uuid4()
     await bus.publish(
         b"\x00\x01",
-        exchange=bus.topology.exchange.name,
+        exchange=topo.exchange.name,
         routing_key=topo_names.COMPILE_COMPLETED_V1,
         correlation_id=str(garbage_job),
     )
-    jobs = [e.job_id for e in fixable] + [garbage_job]
+    # A compile request dead-lettered the way the broker does it: to the DLX, keyed by the
+    # compile queue's name, with x-death.
+    request = compile_request()
+    await bus.publish(
+        request.model_dump_json().encode(),
+        exchange=topo.dead_letter_exchange.name,
+        routing_key=topo.compile_queue.name,
+        correlation_id=str(request.job_id),
+        message_id=str(request.message_id),
+        headers={"x-death": [{"count": 1, "reason": "rejected", "queue": topo.compile_queue.name}]},
+    )
+    jobs = [e.job_id for e in fixable] + [garbage_job, request.job_id]
     await wait_until(lambda: all(stub_api.calls_for(j, dead=True) for j in jobs), 10, "/dead")
+    assert stub_api.calls_for(request.job_id, dead=True)[0].body["queue"] == topo.compile_dlq.name
 
     code, out, err = await run_cli(applier_env, "dlq", "replay", "--all")
     assert code == 0, err
-    for event in fixable:
-        assert str(event.message_id) in out
+    for message_id in [e.message_id for e in fixable] + [request.message_id]:
+        assert str(message_id) in out
     await wait_until(
         lambda: all(len(stub_api.calls_for(e.job_id)) == 2 for e in fixable), 10, "replays"
     )
     # What cannot be fixed by a replay comes straight back, its replay counted.
     await wait_until(lambda: len(stub_api.calls_for(garbage_job, dead=True)) == 2, 10, "/dead")
-    by_job = await dead_letters_by_job(amqp_url, bus.topology)
+    by_job = await dead_letters_by_job(amqp_url, topo)
     assert by_job[str(garbage_job)].replays == 1
     assert by_job[str(garbage_job)].attempts == 1
     assert not {str(e.job_id) for e in fixable} & set(by_job)
+    assert str(request.job_id) not in by_job
+    # The compile request is back in the compile queue, as new: attempt 0, one replay.
+    compile_queue = await bus.channel.get_queue(topo.compile_queue.name, ensure=False)
+    replayed = None
+    while (message := await compile_queue.get(no_ack=False, fail=False)) is not None:
+        await message.ack()
+        if message.message_id == str(request.message_id):
+            replayed = message
+    assert replayed is not None
+    assert replayed.headers[topo_names.HEADER_ATTEMPT] == 0
+    assert replayed.headers[topo_names.HEADER_REPLAYS] == 1
+    assert "x-death" not in replayed.headers
+    assert topo_names.HEADER_REASON not in replayed.headers
 
 
 async def test_sigterm_lets_the_call_in_flight_finish_and_sigkill_loses_nothing(

@@ -29,7 +29,7 @@ from texpipe_compiler.engines import Engines, probe_engines
 from texpipe_compiler.handlers import build_router
 from texpipe_compiler.latex_runner import LatexRunner, RunnerLimits
 from texpipe_compiler.sandbox import Mount, SandboxLayout, SandboxLimits, seccomp_program
-from texpipe_compiler.sandbox_session import SandboxLauncher
+from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_compiler.slots import SlotPool
 from texpipe_compiler.storage import OutputStore
 

@@ -14,7 +14,7 @@ import structlog
 
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import ProjectFile
-from texpipe_compiler.sandbox_session import SandboxLauncher
+from texpipe_compiler.sandbox_launcher import SandboxLauncher
 
 MOUNT_POINT = "/opt/texpipe/luatex-cache"
 WARMUP_TIMEOUT_S = 120

@@ -14,7 +14,8 @@ from texpipe_contracts.v1 import Engine
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler import passes
 from texpipe_compiler.bundle_reader import ProjectFile
-from texpipe_compiler.sandbox_session import RunResult, SandboxLauncher, SandboxSession
+from texpipe_compiler.sandbox_launcher import SandboxLauncher
+from texpipe_compiler.sandbox_session import RunResult, SandboxSession
 
 SIGXFSZ = 25
 SIGXCPU = 24

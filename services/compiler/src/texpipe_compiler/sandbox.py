@@ -94,8 +94,14 @@ def rlimit_argv(limits: SandboxLimits, cpu_s: int) -> list[str]:
     ]
 
 
-def bwrap_argv(layout: SandboxLayout, limits: SandboxLimits, seccomp_fd: int) -> list[str]:
-    """The bubblewrap command line up to (not including) the program to run."""
+def bwrap_argv(
+    layout: SandboxLayout, limits: SandboxLimits, seccomp_fd: int, info_fd: int
+) -> list[str]:
+    """The bubblewrap command line up to (not including) the program to run.
+
+    bwrap writes ``{"child-pid": N}`` to ``info_fd``: killing that process (the sandbox's
+    pid 1) makes the kernel kill everything in the sandbox's pid namespace.
+    """
     argv = [
         "bwrap",
         "--unshare-all",
@@ -135,6 +141,8 @@ def bwrap_argv(layout: SandboxLayout, limits: SandboxLimits, seccomp_fd: int) ->
         WORK_ROOT,
         "--seccomp",
         str(seccomp_fd),
+        "--info-fd",
+        str(info_fd),
     ]
     return argv
 

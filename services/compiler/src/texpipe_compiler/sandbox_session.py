@@ -1,28 +1,19 @@
-"""Start a sandbox with its driver and talk to it; kill the whole sandbox when done.
-
-One sandbox per compile job: the project, every pass and every output stay in the same
-tmpfs, and killing the sandbox's process group (bwrap; ``--die-with-parent`` takes the
-sandbox's pid namespace with it) ends everything it started.
-"""
+"""The host's side of the sandbox driver's protocol (see ``sandbox_driver``)."""
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import structlog
 
-from texpipe_compiler import sandbox
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.errors import SandboxError
 
 STDERR_CAP = 64 * 1024
 READY_TIMEOUT_S = 10.0
+MONITOR_EXIT_TIMEOUT_S = 2.0
 _MAX_HEADER = 4 * 1024 * 1024
 
 log = structlog.get_logger(__name__)
@@ -50,15 +41,11 @@ class ReadResult:
     data: bytes = b""
 
 
-def driver_source() -> str:
-    """The driver's source text, shipped inside this package."""
-    return resources.files("texpipe_compiler").joinpath("sandbox_driver.py").read_text("utf-8")
-
-
 class SandboxSession:
     """The host's side of the driver protocol."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
+        """``process`` runs the driver, its stdin and stdout are pipes."""
         self._process = process
         assert process.stdin is not None
         assert process.stdout is not None
@@ -128,80 +115,3 @@ class SandboxSession:
             {"op": "list", "suffixes": list(suffixes), "max": max_files}, max_reply=0
         )
         return [str(p) for p in reply["paths"]]
-
-
-class SandboxLauncher:
-    """Starts sandboxes with a fixed layout, limits and seccomp filter."""
-
-    def __init__(
-        self, layout: sandbox.SandboxLayout, limits: sandbox.SandboxLimits, seccomp: bytes
-    ) -> None:
-        self._layout, self._limits, self._seccomp = layout, limits, seccomp
-        self._driver = driver_source()
-
-    @contextlib.asynccontextmanager
-    async def session(self, uid: int | None, cpu_s: int) -> AsyncIterator[SandboxSession]:
-        """A running sandbox as ``uid`` (when the service is root); killed on exit.
-
-        ``cpu_s`` is the CPU-time limit of each process, at least the job's wall clock.
-        """
-        read_fd, write_fd = os.pipe()
-        try:
-            os.write(write_fd, self._seccomp)  # a few hundred bytes: fits the pipe buffer
-        finally:
-            os.close(write_fd)
-        argv = [
-            *sandbox.rlimit_argv(self._limits, cpu_s),
-            *sandbox.bwrap_argv(self._layout, self._limits, read_fd),
-            *sandbox.driver_argv(self._layout, self._driver),
-        ]
-        identity: dict[str, Any] = {}
-        if uid is not None:
-            identity = {"user": uid, "group": uid, "extra_groups": []}
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=(read_fd,),
-                start_new_session=True,
-                env={"PATH": "/usr/bin:/bin"},
-                limit=_MAX_HEADER,
-                **identity,
-            )
-        finally:
-            os.close(read_fd)
-        stderr = bytearray()
-        drain = asyncio.create_task(_drain(process, stderr))
-        try:
-            session = SandboxSession(process)
-            try:
-                await session.wait_ready()
-            except (SandboxError, TimeoutError) as exc:
-                await _kill(process)
-                await drain
-                detail = bytes(stderr).decode("utf-8", "replace").strip()[-500:]
-                raise SandboxError(f"the sandbox did not start: {detail or exc}") from exc
-            yield session
-        finally:
-            await _kill(process)
-            drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drain
-
-
-async def _drain(process: asyncio.subprocess.Process, into: bytearray) -> None:
-    assert process.stderr is not None
-    while chunk := await process.stderr.read(65536):
-        if len(into) < STDERR_CAP:
-            into += chunk[: STDERR_CAP - len(into)]
-
-
-async def _kill(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL the sandbox's process group and reap it (idempotent)."""
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-    # Shielded: a cancelled compile must still reap its sandbox.
-    await asyncio.shield(process.wait())

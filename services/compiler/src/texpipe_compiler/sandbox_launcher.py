@@ -1,0 +1,132 @@
+"""Start a sandbox with its driver; kill the whole sandbox when done.
+
+One sandbox per compile job: the project, every pass and every output stay in the same
+tmpfs, and killing the sandbox's pid 1 ends everything it started.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+from texpipe_compiler import sandbox
+from texpipe_compiler.errors import SandboxError
+from texpipe_compiler.sandbox_session import SandboxSession
+
+STDERR_CAP = 64 * 1024
+MONITOR_EXIT_TIMEOUT_S = 2.0
+_MAX_HEADER = 4 * 1024 * 1024
+
+
+def driver_source() -> str:
+    """The driver's source text, shipped inside this package."""
+    return resources.files("texpipe_compiler").joinpath("sandbox_driver.py").read_text("utf-8")
+
+
+class SandboxLauncher:
+    """Starts sandboxes with a fixed layout, limits and seccomp filter."""
+
+    def __init__(
+        self, layout: sandbox.SandboxLayout, limits: sandbox.SandboxLimits, seccomp: bytes
+    ) -> None:
+        self._layout, self._limits, self._seccomp = layout, limits, seccomp
+        self._driver = driver_source()
+
+    @contextlib.asynccontextmanager
+    async def session(self, uid: int | None, cpu_s: int) -> AsyncIterator[SandboxSession]:
+        """A running sandbox as ``uid`` (when the service is root); killed on exit.
+
+        ``cpu_s`` is the CPU-time limit of each process, at least the job's wall clock.
+        """
+        read_fd, write_fd = os.pipe()
+        try:
+            os.write(write_fd, self._seccomp)  # a few hundred bytes: fits the pipe buffer
+        finally:
+            os.close(write_fd)
+        info_read, info_write = os.pipe()
+        os.set_blocking(info_read, False)
+        argv = [
+            *sandbox.rlimit_argv(self._limits, cpu_s),
+            *sandbox.bwrap_argv(self._layout, self._limits, read_fd, info_write),
+            *sandbox.driver_argv(self._layout, self._driver),
+        ]
+        identity: dict[str, Any] = {}
+        if uid is not None:
+            identity = {"user": uid, "group": uid, "extra_groups": []}
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(read_fd, info_write),
+                start_new_session=True,
+                env={"PATH": "/usr/bin:/bin"},
+                limit=_MAX_HEADER,
+                **identity,
+            )
+        except BaseException:
+            os.close(info_read)
+            raise
+        finally:
+            os.close(read_fd)
+            os.close(info_write)
+        stderr = bytearray()
+        drain = asyncio.create_task(_drain(process, stderr))
+        child_pid: int | None = None
+        try:
+            session = SandboxSession(process)
+            try:
+                await session.wait_ready()
+            except (SandboxError, TimeoutError) as exc:
+                await _kill(process, None)
+                await drain
+                detail = bytes(stderr).decode("utf-8", "replace").strip()[-500:]
+                raise SandboxError(f"the sandbox did not start: {detail or exc}") from exc
+            child_pid = _child_pid(info_read)  # written by bwrap before the driver started
+            yield session
+        finally:
+            os.close(info_read)
+            await _kill(process, child_pid)
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+
+
+async def _drain(process: asyncio.subprocess.Process, into: bytearray) -> None:
+    assert process.stderr is not None
+    while chunk := await process.stderr.read(65536):
+        if len(into) < STDERR_CAP:
+            into += chunk[: STDERR_CAP - len(into)]
+
+
+def _child_pid(info_fd: int) -> int | None:
+    try:
+        info = json.loads(os.read(info_fd, 4096))
+    except (OSError, ValueError):
+        return None
+    pid = info.get("child-pid") if isinstance(info, dict) else None
+    return pid if isinstance(pid, int) and pid > 1 else None
+
+
+async def _kill(process: asyncio.subprocess.Process, child_pid: int | None) -> None:
+    """Kill the whole sandbox and reap it (idempotent).
+
+    SIGKILL to the sandbox's pid 1 makes the kernel kill every process of its pid namespace;
+    bwrap (the monitor outside) exits once they are all gone, so when ``wait()`` returns no
+    process of the job is left. The process-group kill is the fallback.
+    """
+    # Shielded: a cancelled compile must still reap its sandbox.
+    if process.returncode is None and child_pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(child_pid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(process.wait()), MONITOR_EXIT_TIMEOUT_S)
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    await asyncio.shield(process.wait())

@@ -1,0 +1,143 @@
+"""Fixtures of the compiler's integration tests: a real sandbox over the installed TeX."""
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pydantic import SecretStr
+from texpipe_compiler import font_cache
+from texpipe_compiler import latex_commands as cmd
+from texpipe_compiler.bundle_reader import BundleLimits
+from texpipe_compiler.compile_manager import CompileManager, CompilePolicy
+from texpipe_compiler.engines import probe_engines
+from texpipe_compiler.latex_runner import LatexRunner, RunnerLimits
+from texpipe_compiler.sandbox import Mount, SandboxLayout, SandboxLimits, seccomp_program
+from texpipe_compiler.sandbox_launcher import SandboxLauncher
+from texpipe_compiler.slots import SlotPool
+from texpipe_compiler.storage import OutputStore
+from texpipe_contracts.v1 import Engine
+from texpipe_servicekit.s3 import S3Store, open_s3_store
+from texpipe_servicekit.settings import S3Settings
+from texpipe_testing.seaweed import S3Server
+
+REPO = Path(__file__).resolve().parents[4]
+TECTONIC_DIR = REPO / ".tools" / "tectonic"
+MiB = 1024 * 1024
+MANAGER_EPOCH = 1
+
+
+@pytest.fixture(scope="session")
+def tectonic_dir() -> Path:
+    """Tectonic installed offline (``make tectonic``; a no-op when already done)."""
+    script = REPO / "services" / "compiler" / "scripts" / "install_tectonic.py"
+    subprocess.run([sys.executable, str(script), "--dest", str(TECTONIC_DIR)], check=True)
+    return TECTONIC_DIR
+
+
+@pytest.fixture(scope="session")
+def sandbox_uids() -> range:
+    """uids no other test run uses, so 'no process left' can be checked by uid."""
+    base = 70_000 + secrets.randbelow(1000) * 16
+    return range(base, base + 8) if os.geteuid() == 0 else range(os.geteuid(), os.geteuid() + 1)
+
+
+@pytest.fixture(scope="session")
+def sandbox_uid(sandbox_uids: range) -> int | None:
+    """The uid compiles run as in these tests (None: the tests do not run as root)."""
+    return sandbox_uids.start if os.geteuid() == 0 else None
+
+
+@pytest.fixture(scope="session")
+def luatex_cache_dir() -> Iterator[Path]:
+    """An empty host directory for the prepared luaotfload cache."""
+    path = Path(tempfile.mkdtemp(prefix="texpipe-test-luacache-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def runner_limits() -> RunnerLimits:
+    """The limits the service uses by default, smaller where a test wants to hit them."""
+    return RunnerLimits(
+        max_passes=5,
+        max_pdf_bytes=16 * MiB,
+        max_log_bytes=4 * MiB,
+        output_cap_bytes=256 * 1024,
+        max_aux_bytes=4 * MiB,
+        max_aux_files=200,
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def launcher(tectonic_dir: Path, luatex_cache_dir: Path) -> SandboxLauncher:
+    """A sandbox launcher laid out as the service lays it out."""
+    layout = SandboxLayout(
+        python="/usr/bin/python3",
+        extra_ro_mounts=(
+            Mount(str(luatex_cache_dir), font_cache.MOUNT_POINT),
+            Mount(str(tectonic_dir), cmd.TECTONIC_ROOT),
+        ),
+    )
+    limits = SandboxLimits(
+        address_space_bytes=4096 * MiB,
+        file_size_bytes=32 * MiB,
+        open_files=256,
+        processes=64,
+        tmpfs_bytes=256 * MiB,
+    )
+    return SandboxLauncher(layout, limits, seccomp_program())
+
+
+@pytest_asyncio.fixture(scope="session")
+async def runner(
+    launcher: SandboxLauncher, luatex_cache_dir: Path, sandbox_uid: int | None
+) -> AsyncIterator[LatexRunner]:
+    """A LaTeX runner with the luaotfload cache prepared as the service prepares it."""
+    latex_runner = LatexRunner(launcher, runner_limits(), source_date_epoch=0)
+    assert await font_cache.prepare_luatex_cache(launcher, luatex_cache_dir, sandbox_uid)
+    latex_runner.use_luatex_cache(font_cache.MOUNT_POINT)
+    yield latex_runner
+
+
+@pytest_asyncio.fixture(scope="session")
+async def s3_store(s3: S3Server) -> AsyncIterator[S3Store]:
+    """The session's real S3 bucket (SeaweedFS)."""
+    settings = S3Settings(
+        s3_endpoint_url=s3.endpoint_url,
+        s3_bucket=s3.bucket,
+        s3_access_key=SecretStr(s3.access_key),
+        s3_secret_key=SecretStr(s3.secret_key),
+    )
+    async with open_s3_store(settings) as store:
+        yield store
+
+
+@pytest_asyncio.fixture(scope="session")
+async def manager(
+    runner: LatexRunner, s3_store: S3Store, tectonic_dir: Path, sandbox_uids: range
+) -> CompileManager:
+    """The compile manager over the real sandbox and S3, with test-sized limits.
+
+    Its SOURCE_DATE_EPOCH differs from the service's default so that the service tests of
+    this session never hit outputs cached here (the epoch is part of the cache key).
+    """
+    engines = await probe_engines(list(Engine), tectonic_dir)
+    uid_base = sandbox_uids.start if os.geteuid() == 0 else None
+    policy = CompilePolicy(
+        bundle=BundleLimits(max_files=200, max_bytes=8 * MiB),
+        max_bundle_bytes=8 * MiB,
+        max_pdf_pages=500,
+        max_timeout_ms=60_000,
+        source_date_epoch=MANAGER_EPOCH,
+    )
+    return CompileManager(policy, OutputStore(s3_store), runner, engines, SlotPool(2, uid_base))

@@ -6,17 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.errors import SandboxError
 
-STDERR_CAP = 64 * 1024
 READY_TIMEOUT_S = 10.0
-MONITOR_EXIT_TIMEOUT_S = 2.0
-_MAX_HEADER = 4 * 1024 * 1024
-
-log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

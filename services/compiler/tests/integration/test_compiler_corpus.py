@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from compiler_helpers import CORPUS, outputs_of, processes_of, project_files, raw_tar, submit
+from compiler_helpers import CORPUS, outputs_of, processes_of, project_files, raw_tar, submit  # type: ignore[import-not-found]
 from pypdf import PdfReader
 from texpipe_compiler.compile_manager import CompileManager
 from texpipe_contracts.errors import ErrorCode

@@ -1,0 +1,214 @@
+"""The hostile corpus and more attacks of the same kinds: each one is contained.
+
+Contained means: no command runs (``/tmp/texpipe-pwned`` never exists), the canary planted
+in /tmp never reaches a PDF, a log or an error excerpt, nothing the service's environment
+holds reaches TeX, time and output stay bounded, and nothing is left running.
+"""
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+from compiler_helpers import (  # type: ignore[import-not-found]  # tests dir, see conftest
+    CANARY_FILES,
+    PWNED,
+    hostile_cases,
+    magic_engine,
+    outputs_of,
+    pdf_streams_text,
+    plant_canary,
+    processes_of,
+    raw_tar,
+    submit,
+)
+from texpipe_compiler.bundle_reader import ProjectFile
+from texpipe_compiler.compile_manager import CompileManager
+from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.v1 import CompileCompleted, Engine, Outcome
+from texpipe_servicekit.s3 import S3Store
+
+TIMEOUT_MS = 3000
+ENV_SECRET_NAME = "TEXPIPE_TEST_SERVICE_SECRET"
+# What each case of the shared hostile corpus may end as (its first line says why).
+ALLOWED = {
+    "infinite-loop": {Outcome.TIMED_OUT},
+    "latexmkrc-in-project": {Outcome.REJECTED},
+    "million-pages": {Outcome.FAILED, Outcome.TIMED_OUT},
+}
+
+
+@pytest.fixture
+def secret() -> Iterator[str]:
+    """A fresh canary in /tmp and in this process's environment (as a service secret)."""
+    value = plant_canary()
+    os.environ[ENV_SECRET_NAME] = value
+    yield value
+    del os.environ[ENV_SECRET_NAME]
+
+
+async def assert_contained(
+    store: S3Store, result: CompileCompleted, secret: str, sandbox_uids: range
+) -> None:
+    """Nothing ran, nothing leaked, nothing is left."""
+    assert not PWNED.exists(), "a command ran or a file was written outside the sandbox"
+    pdf, log = await outputs_of(store, result)
+    assert secret not in log
+    if result.error is not None:
+        assert secret not in result.error.message
+        assert secret not in result.error.excerpt
+    if pdf:
+        assert secret.encode() not in pdf
+        assert secret not in pdf_streams_text(pdf)
+    assert list(processes_of(sandbox_uids)) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "files"), hostile_cases(), ids=lambda v: v if isinstance(v, str) else ""
+)
+async def test_hostile_case_is_contained(
+    name: str,
+    files: list[ProjectFile],
+    secret: str,
+    manager: CompileManager,
+    s3_store: S3Store,
+    sandbox_uids: range,
+) -> None:
+    started = time.monotonic()
+    result = await submit(
+        manager, s3_store, raw_tar(files), magic_engine(files), timeout_ms=TIMEOUT_MS
+    )
+    assert time.monotonic() - started < TIMEOUT_MS / 1000 + 1.5
+    assert result.outcome in ALLOWED.get(name, set(Outcome)), result.error
+    if name == "million-pages" and result.outcome is Outcome.FAILED:
+        assert result.error is not None
+        assert result.error.code is ErrorCode.OUTPUT_TOO_LARGE
+    await assert_contained(s3_store, result, secret, sandbox_uids)
+
+
+def tex(body: str, preamble: str = "") -> list[ProjectFile]:
+    """A main.tex with ``body`` in an article."""
+    source = (
+        f"\\documentclass{{article}}\n{preamble}\n\\begin{{document}}\n{body}\n\\end{{document}}\n"
+    )
+    return [ProjectFile("main.tex", source.encode())]
+
+
+LUA_ATTACKS = r"""
+\directlua{
+  local function try(f) local ok, v = pcall(f); if ok and v then tex.print(-2, tostring(v)) end end
+  try(function() return os.getenv("TEXPIPE_TEST_SERVICE_SECRET") end)
+  try(function() local f = io.open("/proc/1/environ"); return f and f:read("a") end)
+  try(function() local f = io.open("/proc/self/environ"); return f and f:read("a") end)
+  try(function() local f = io.open("/tmp/texpipe-canary.txt"); return f and f:read("a") end)
+  try(function() local f = io.open("/tmp/texpipe-pwned", "w"); f:write("x"); f:close() end)
+  try(function() return lfs.link("/tmp/texpipe-canary.txt", "leak.txt", true) end)
+  try(function() local f = io.open("leak.txt"); return f and f:read("a") end)
+  try(function() return os.execute("touch /tmp/texpipe-pwned") end)
+  try(function() local p = io.popen("touch /tmp/texpipe-pwned"); return p and p:read("a") end)
+  try(function() return os.remove("/tmp/texpipe-canary.tex") end)
+}
+Lua attacks done.
+"""
+EXTRA_ATTACKS = {
+    "pdfobj-stream-file": (
+        Engine.PDFLATEX,
+        tex(
+            r"\immediate\pdfobj stream file {/tmp/texpipe-canary.txt}\pdfrefobj\pdflastobj"
+            r"\immediate\pdfobj stream file {/proc/self/environ}\pdfrefobj\pdflastobj"
+            " Embedded."
+        ),
+    ),
+    "xdvipdfmx-fstream": (
+        Engine.XELATEX,
+        tex(
+            r"\special{pdf:fstream @leak (/tmp/texpipe-canary.txt)}\special{pdf:put @leak <<>>} Hi."
+        ),
+    ),
+    "lualatex-io-os-lfs": (Engine.LUALATEX, tex(LUA_ATTACKS)),
+    "bibstyle-shell-name": (
+        Engine.PDFLATEX,
+        tex(
+            r"\makeatletter\immediate\write\@auxout{\string\bibstyle{`touch /tmp/texpipe-pwned`}}"
+            r"\immediate\write\@auxout{\string\bibdata{x`touch /tmp/texpipe-pwned`}}"
+            r"\immediate\write\@auxout{\string\@input{|touch /tmp/texpipe-pwned}}\makeatother"
+            r" Cite \cite{a}."
+        ),
+    ),
+    "input-pipe": (
+        Engine.PDFLATEX,
+        tex(r"\input{|touch /tmp/texpipe-pwned} \input{|\detokenize{id}}"),
+    ),
+    "openin-parent": (
+        Engine.PDFLATEX,
+        tex(r"\input{../../../../tmp/texpipe-canary.tex} \input{/proc/self/environ}"),
+    ),
+    "openout-dotfile-and-parent": (
+        Engine.PDFLATEX,
+        tex(
+            r"\newwrite\w\immediate\openout\w=../../../../tmp/texpipe-pwned"
+            r"\immediate\write\w{x}\immediate\closeout\w"
+            r"\immediate\openout\w=.latexmkrc\immediate\write\w{system('touch /tmp/texpipe-pwned')}"
+            r"\immediate\closeout\w Done."
+        ),
+    ),
+    "dev-zero": (Engine.PDFLATEX, tex(r"\input{/dev/zero}")),
+    "tectonic-absolute-read": (
+        Engine.TECTONIC,
+        tex(r"\input{/tmp/texpipe-canary.tex} \input{../../../tmp/texpipe-canary.tex}"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA_ATTACKS))
+async def test_extra_attack_is_contained(
+    name: str, secret: str, manager: CompileManager, s3_store: S3Store, sandbox_uids: range
+) -> None:
+    engine, files = EXTRA_ATTACKS[name]
+    started = time.monotonic()
+    result = await submit(manager, s3_store, raw_tar(files), engine, timeout_ms=TIMEOUT_MS)
+    assert time.monotonic() - started < TIMEOUT_MS / 1000 + 1.5
+    await assert_contained(s3_store, result, secret, sandbox_uids)
+    assert all(p.read_text().strip() == secret for p in CANARY_FILES), "a canary was changed"
+
+
+@pytest.mark.parametrize(
+    ("name", "bundle", "main_file"),
+    [
+        ("symlink", raw_tar(tex("x"), links={"leak.tex": "/tmp/texpipe-canary.tex"}), "main.tex"),
+        (
+            "hardlink",
+            raw_tar(tex("x"), links={"leak.tex": "/tmp/texpipe-canary.tex"}, hard=True),
+            "main.tex",
+        ),
+        ("dot-dot", raw_tar([*tex("x"), ProjectFile("../evil.tex", b"x")]), "main.tex"),
+        ("absolute", raw_tar([*tex("x"), ProjectFile("/tmp/texpipe-pwned", b"x")]), "main.tex"),
+        ("latexmkrc", raw_tar([*tex("x"), ProjectFile(".latexmkrc", b"system('id')")]), "main.tex"),
+        (
+            "texmf-cnf",
+            raw_tar([*tex("x"), ProjectFile("texmf.cnf", b"openin_any = a")]),
+            "main.tex",
+        ),
+        (
+            "option-like-name",
+            raw_tar([ProjectFile("-shell-escape.tex", b"x"), *tex("x")]),
+            "main.tex",
+        ),
+        ("backtick-name", raw_tar([ProjectFile("a`id`.tex", b"x"), *tex("x")]), "main.tex"),
+        ("missing-main", raw_tar(tex("x")), "other.tex"),
+        ("not-a-tar", b"\x1f\x8b not a tar at all", "main.tex"),
+    ],
+)
+async def test_unsafe_bundle_is_rejected(
+    name: str,
+    bundle: bytes,
+    main_file: str,
+    secret: str,
+    manager: CompileManager,
+    s3_store: S3Store,
+) -> None:
+    result = await submit(manager, s3_store, bundle, Engine.PDFLATEX, main_file=main_file)
+    assert result.outcome is Outcome.REJECTED, name
+    assert result.error is not None
+    assert result.error.code is ErrorCode.SOURCE_REJECTED
+    assert not PWNED.exists()

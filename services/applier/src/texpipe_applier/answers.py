@@ -110,7 +110,9 @@ def unreachable(error: str) -> Verdict:
     return Verdict(Action.RETRY, Answer.UNREACHABLE, f"the api is unreachable: {error}", "API_DOWN")
 
 
-def classify_mark_dead(status: int, *, detail: str = "") -> Verdict:
+def classify_mark_dead(
+    status: int, *, detail: str = "", body_status: str = "", job_state: str = ""
+) -> Verdict:
     """Classify an answer of the api's ``/dead`` endpoint.
 
     Unlike a result, a "job is dead" notice is never dead-lettered itself (it already comes
@@ -120,6 +122,10 @@ def classify_mark_dead(status: int, *, detail: str = "") -> Verdict:
     """
     suffix = f": {detail}" if detail else ""
     if 200 <= status < 300:
+        if body_status == "already_applied":
+            # The api marks only queued jobs dead: a job that got its result keeps it.
+            reason = f"the job had already ended ({job_state or 'unknown state'}); unchanged"
+            return Verdict(Action.ACK, Answer.ALREADY_APPLIED, reason, "")
         return Verdict(Action.ACK, Answer.APPLIED, "the api marked the job dead", "")
     if status in {401, 403, 408, 429} or status >= 500:
         answer = _PERMANENT[status][0] if status in _PERMANENT else Answer.SERVER_ERROR

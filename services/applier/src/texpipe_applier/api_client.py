@@ -78,7 +78,12 @@ class ApiClient:
 
     async def _classify_mark_dead(self, response: aiohttp.ClientResponse) -> Verdict:
         data = await _read_json(response)
-        return answers.classify_mark_dead(response.status, detail=_str(data.get("detail")) or "")
+        return answers.classify_mark_dead(
+            response.status,
+            detail=_str(data.get("detail")) or "",
+            body_status=_str(data.get("status")) or "",
+            job_state=_str(data.get("job_state")) or "",
+        )
 
 
 async def _read_json(response: aiohttp.ClientResponse) -> dict[str, object]:

@@ -79,3 +79,9 @@ def test_timeouts_and_refused_connections_are_retried() -> None:
 def test_mark_dead_answers(status: int, action: Action, answer: Answer) -> None:
     verdict = classify_mark_dead(status)
     assert (verdict.action, verdict.answer) == (action, answer)
+
+
+def test_mark_dead_on_a_job_that_already_ended_says_so() -> None:
+    verdict = classify_mark_dead(200, body_status="already_applied", job_state="applied")
+    assert (verdict.action, verdict.answer) == (Action.ACK, Answer.ALREADY_APPLIED)
+    assert "applied" in verdict.reason

@@ -79,7 +79,7 @@ class DeadJobReporter:
             if verdict.action is Action.ACK:
                 self._failures = 0
                 level = log.info if verdict.code == "" else log.warning
-                level("dead_letter_reported", queue=queue, reason=info.reason, answer=verdict.reason)
+                level("dead_letter_reported", queue=queue, reason=info.reason, api=verdict.reason)
                 return True
             self._failures = min(self._failures + 1, MAX_BACKOFF_STEP)
             delay_s = self._backoff.delay_for(self._failures) or self._backoff.cap_s

@@ -38,8 +38,8 @@ def pipeline(
         "LATEX_COMPILE_TIMEOUT_MS": str(COMPILE_TIMEOUT_MS),
         "TEXPIPE_COMPILER_CONCURRENCY": "2",
         # Short retry delays so that an outage test does not take minutes.
-        "TEXPIPE_APPLY_RETRY_BASE_S": "0.2",
-        "TEXPIPE_APPLY_RETRY_CAP_S": "2",
+        "TEXPIPE_APPLY_RETRY_BASE_S": "0.5",
+        "TEXPIPE_APPLY_RETRY_CAP_S": "5",
     }
     run = {**os.environ, **env}
     subprocess.run([sys.executable, "-m", "texpipe_api", "migrate"], env=run, check=True)

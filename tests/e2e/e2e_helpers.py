@@ -1,6 +1,7 @@
 """HTTP helpers for the end-to-end tests (the way a platform service uses texpipe)."""
 
 import asyncio
+import base64
 import io
 import json
 from dataclasses import dataclass
@@ -17,17 +18,20 @@ COMPILE_TIMEOUT_MS = 4000
 FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
 
 
-def project_files(folder: Path) -> dict[str, str]:
-    """A corpus project's files as text."""
-    return {
-        p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+def project_files(folder: Path) -> dict[str, Any]:
+    """A corpus project's files: text as text, anything else (figures) as base64."""
+    files: dict[str, Any] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        try:
+            files[path.relative_to(folder).as_posix()] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            files[path.relative_to(folder).as_posix()] = {"base64": base64.b64encode(data).decode()}
+    return files
 
 
 async def create(
-    http: aiohttp.ClientSession, files: dict[str, str], *, compile: bool = True
+    http: aiohttp.ClientSession, files: dict[str, Any], *, compile: bool = True
 ) -> dict[str, Any]:
     """POST /v1/documents; returns the 201 body."""
     async with http.post("/v1/documents", json={"files": files, "compile": compile}) as response:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 import structlog
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.message import RabbitMessage
+from pamqp.commands import Basic
 from prometheus_client import Counter
 from texpipe_contracts import topology as topo
 from texpipe_contracts.topology import ExchangeSpec, QueueSpec, Topology
@@ -25,6 +26,11 @@ DEAD_LETTERS = Counter(
 
 class UnroutableError(Exception):
     """The broker did not confirm a publish (no queue took it)."""
+
+
+def is_confirmed(frame: object) -> bool:
+    """True only for a broker ack: a returned (unroutable) or nacked publish is not one."""
+    return isinstance(frame, Basic.Ack)
 
 
 def rabbit_exchange(spec: ExchangeSpec) -> RabbitExchange:
@@ -98,7 +104,7 @@ async def dead_letter(
         message_id=message_id,
         content_type="application/json",
     )
-    if confirmed is None or getattr(confirmed, "name", "Basic.Ack") != "Basic.Ack":
+    if not is_confirmed(confirmed):
         raise UnroutableError(f"dead letter for {source_queue.name} was not confirmed")
     DEAD_LETTERS.labels(queue=source_queue.name, code=code).inc()
     log.error(

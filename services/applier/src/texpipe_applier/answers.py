@@ -107,7 +107,12 @@ def timed_out(timeout_s: float) -> Verdict:
 
 def unreachable(error: str) -> Verdict:
     """The api could not be reached (connection refused, reset, DNS)."""
-    return Verdict(Action.RETRY, Answer.UNREACHABLE, f"the api is unreachable: {error}", "API_DOWN")
+    return Verdict(
+        Action.RETRY,
+        Answer.UNREACHABLE,
+        f"the api is unreachable: {error}",
+        ErrorCode.API_UNAVAILABLE.value,
+    )
 
 
 def classify_mark_dead(

@@ -3,6 +3,7 @@
 import json
 
 from pydantic import ValidationError
+from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import CompileCompleted
 
 SCHEMA_NAME = "latex.compile.completed"
@@ -10,8 +11,8 @@ KNOWN_VERSIONS = frozenset({1})
 MAX_REASON_ERRORS = 3
 
 # Error codes of dead letters the applier writes (``x-texpipe-error-code``).
-CODE_MALFORMED = "MESSAGE_MALFORMED"
-CODE_UNKNOWN_VERSION = "MESSAGE_UNKNOWN_VERSION"
+CODE_MALFORMED = ErrorCode.MESSAGE_MALFORMED.value
+CODE_UNKNOWN_VERSION = ErrorCode.MESSAGE_UNKNOWN_VERSION.value
 CODE_RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
 
 

@@ -17,11 +17,11 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, HeadersType
 from texpipe_contracts import topology
 from texpipe_contracts.topology import QueueSpec, Topology
+from texpipe_servicekit.rabbit import is_confirmed
 
 from texpipe_applier.dead_letters import describe
 from texpipe_applier.errors import DlqMessageNotFoundError, NotConfirmedError
 from texpipe_applier.received import Received, received_from
-from texpipe_applier.redelivery import is_confirmed
 
 DEFAULT_LIST_LIMIT = 1000
 _DEAD_LETTER_HEADERS = (

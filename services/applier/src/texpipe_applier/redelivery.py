@@ -4,20 +4,14 @@ from typing import cast
 
 from aio_pika.abc import HeadersType
 from faststream.rabbit import RabbitBroker
-from pamqp.commands import Basic
 from texpipe_contracts import topology
 from texpipe_contracts.topology import Topology
-from texpipe_servicekit.rabbit import dead_letter
+from texpipe_servicekit.rabbit import dead_letter, is_confirmed
 
 from texpipe_applier.errors import NotConfirmedError
 from texpipe_applier.received import Received
 
 CONTENT_TYPE = "application/json"
-
-
-def is_confirmed(frame: object) -> bool:
-    """True for a broker ack; a returned (unroutable) or nacked publish is not one."""
-    return isinstance(frame, Basic.Ack)
 
 
 class RabbitRedelivery:

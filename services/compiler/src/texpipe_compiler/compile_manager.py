@@ -76,6 +76,18 @@ class CompileManager:
                 request, started, info.version, Outcome.SUCCEEDED,
                 pdf=cached.pdf, log_ref=cached.log, cache_hit=True,
             )  # fmt: skip
+        async with self._slots.slot() as uid:
+            # The duration is the compile's own, not the wait for a free slot.
+            return await self._compile_in_slot(request, time.monotonic(), info, keys, uid)
+
+    async def _compile_in_slot(
+        self,
+        request: CompileRequested,
+        started: float,
+        info: EngineInfo,
+        keys: OutputKeys,
+        uid: int | None,
+    ) -> CompileCompleted:
         try:
             data = await self._outputs.fetch_source(
                 request.source, max_bytes=self._policy.max_bundle_bytes
@@ -87,20 +99,19 @@ class CompileManager:
             error = simple_error(ErrorCode.SOURCE_REJECTED, str(exc))
             return self._result(request, started, info.version, Outcome.REJECTED, error=error)
         timeout_s = min(request.timeout_ms, self._policy.max_timeout_ms) / 1000
-        async with self._slots.slot() as uid:
-            log.info("compile_started", engine=request.engine.value, uid=uid, timeout_s=timeout_s)
-            try:
-                async with asyncio.timeout(timeout_s) as deadline:
-                    run = await self._runner.compile(
-                        files, request.main_file, request.engine,
-                        uid=uid, cpu_s=math.ceil(timeout_s) + 1,
-                    )  # fmt: skip
-            except TimeoutError:
-                if not deadline.expired():
-                    raise
-                message = f"the compile did not finish within {timeout_s:g} s and was stopped"
-                error = simple_error(ErrorCode.TIMEOUT, message)
-                return self._result(request, started, info.version, Outcome.TIMED_OUT, error=error)
+        log.info("compile_started", engine=request.engine.value, uid=uid, timeout_s=timeout_s)
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                run = await self._runner.compile(
+                    files, request.main_file, request.engine,
+                    uid=uid, cpu_s=math.ceil(timeout_s) + 1,
+                )  # fmt: skip
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            message = f"the compile did not finish within {timeout_s:g} s and was stopped"
+            error = simple_error(ErrorCode.TIMEOUT, message)
+            return self._result(request, started, info.version, Outcome.TIMED_OUT, error=error)
         return await self._finish(request, started, info, keys, run)
 
     def _cache_inputs(self, request: CompileRequested, info: EngineInfo) -> CacheInputs:

@@ -2,19 +2,27 @@
 
 import hashlib
 import io
+import json
 import os
 import secrets
 import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.compile_manager import CompileManager
 from texpipe_contracts.bundle import source_key
-from texpipe_contracts.v1 import CompileCompleted, CompileRequested, Engine, SourceBundleRef
+from texpipe_contracts.v1 import (
+    CompileCompleted,
+    CompileRequested,
+    Engine,
+    Outcome,
+    SourceBundleRef,
+)
 from texpipe_servicekit.s3 import S3Store
 
 SHARED = Path(os.environ.get("TEXPIPE_SHARED_DIR", "/work/shared"))
@@ -22,6 +30,7 @@ CORPUS = SHARED / "corpus"
 HOSTILE = SHARED / "corpus-hostile"
 CANARY_FILES = (Path("/tmp/texpipe-canary.txt"), Path("/tmp/texpipe-canary.tex"))
 PWNED = Path("/tmp/texpipe-pwned")
+MANIFEST: dict[str, Any] = json.loads((CORPUS / "manifest.json").read_text())["documents"]
 
 
 def project_files(folder: Path) -> list[ProjectFile]:
@@ -144,3 +153,30 @@ def magic_engine(files: list[ProjectFile]) -> Engine:
         if line.lower().startswith("% !tex program"):
             return Engine(line.split("=", 1)[1].strip())
     return Engine.PDFLATEX
+
+
+def check_against_manifest(name: str, result: CompileCompleted, pdf: bytes) -> None:
+    """``result`` is what manifest.json expects of document ``name``."""
+    expect = MANIFEST[name]["expect"]
+    assert result.outcome.value == expect["outcome"], result.error
+    if result.outcome is Outcome.SUCCEEDED:
+        assert result.pdf is not None
+        reader = PdfReader(io.BytesIO(pdf))
+        assert len(reader.pages) == result.pdf.pages
+        if "pages" in expect:
+            assert result.pdf.pages == expect["pages"]
+        if "min_pages" in expect:
+            assert result.pdf.pages >= expect["min_pages"]
+        text = "\n".join(page.extract_text() for page in reader.pages)
+        for wanted in expect.get("text_contains", []):
+            assert wanted in text
+        for unwanted in expect.get("text_excludes", []):
+            assert unwanted not in text
+    if result.outcome is Outcome.FAILED:
+        assert result.error is not None
+        shown = f"{result.error.message}\n{result.error.excerpt}"
+        for wanted in expect.get("error_contains", []):
+            assert wanted in shown
+        if "error_line" in expect:
+            assert result.error.file == expect["error_line"]["file"]
+            assert result.error.line == expect["error_line"]["line"]

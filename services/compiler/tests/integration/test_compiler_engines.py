@@ -39,7 +39,7 @@ async def test_tectonic_reports_the_error_line(manager: CompileManager, s3_store
 @pytest.mark.parametrize(
     ("folder", "engine"),
     [
-        ("article", Engine.PDFLATEX),
+        ("bibtex", Engine.PDFLATEX),
         ("xelatex-unicode", Engine.XELATEX),
         ("lualatex", Engine.LUALATEX),
         ("hello", Engine.TECTONIC),

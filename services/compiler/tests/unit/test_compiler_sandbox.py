@@ -1,0 +1,71 @@
+"""Every sandbox setting, as bwrap and prlimit will receive it."""
+
+from texpipe_compiler import sandbox
+from texpipe_compiler.latex_commands import WORK_ROOT
+
+LIMITS = sandbox.SandboxLimits(
+    address_space_bytes=3 << 30,
+    file_size_bytes=64 << 20,
+    open_files=256,
+    processes=64,
+    tmpfs_bytes=512 << 20,
+)
+LAYOUT = sandbox.SandboxLayout(
+    python="/usr/bin/python3", extra_ro_mounts=(sandbox.Mount("/srv/cache", "/opt/cache"),)
+)
+
+
+def test_rlimits_cover_cpu_memory_files_and_processes() -> None:
+    argv = sandbox.rlimit_argv(LIMITS, cpu_s=11)
+    assert argv[0] == "prlimit"
+    assert argv[-1] == "--"
+    assert {
+        "--cpu=11",
+        f"--as={3 << 30}",
+        f"--fsize={64 << 20}",
+        "--nofile=256",
+        "--nproc=64",
+        "--core=0",
+    } <= set(argv)
+
+
+def test_bwrap_isolates_everything_and_shows_only_what_tex_needs() -> None:
+    argv = sandbox.bwrap_argv(LAYOUT, LIMITS, seccomp_fd=7, info_fd=8)
+    for flag in (
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+    ):
+        assert flag in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"
+    assert argv[argv.index("--seccomp") + 1] == "7"
+    assert argv[argv.index("--info-fd") + 1] == "8"
+    binds = [
+        (argv[i], argv[i + 1], argv[i + 2])
+        for i, a in enumerate(argv)
+        if a.endswith("bind") or a.endswith("bind-try")
+    ]
+    assert all(kind.startswith("--ro-bind") for kind, _, _ in binds), (
+        "nothing of the host is writable"
+    )
+    sources = {source for _, source, _ in binds}
+    assert sources == {"/usr", "/srv/cache", *sandbox.SYSTEM_RO_TREES}
+    assert not any(s in sources for s in ("/", "/etc", "/tmp", "/home", "/root", "/var"))
+    size = argv.index("--size")
+    assert argv[size + 1 : size + 4] == [str(512 << 20), "--tmpfs", WORK_ROOT]
+    assert "--share-net" not in argv
+
+
+def test_the_driver_runs_isolated_python() -> None:
+    argv = sandbox.driver_argv(LAYOUT, "print(1)")
+    assert argv[:5] == ["/usr/bin/python3", "-I", "-S", "-B", "-c"]
+    assert argv[5] == "print(1)"
+
+
+def test_the_seccomp_program_is_built() -> None:
+    program = sandbox.seccomp_program()
+    assert len(program) > 100
+    assert len(program) % 8 == 0  # struct sock_filter is 8 bytes

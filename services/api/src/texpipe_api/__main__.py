@@ -16,6 +16,7 @@ from texpipe_api.config import DatabaseSettings, Settings
 
 def serve() -> None:
     """Run the HTTP server until SIGTERM/SIGINT, then shut down gracefully."""
+    import uvloop
     from aiohttp import web
 
     from texpipe_api.app import create_app
@@ -29,10 +30,13 @@ def serve() -> None:
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
+        reuse_port=settings.api_reuse_port or None,
         keepalive_timeout=settings.keepalive_timeout_s,
         shutdown_timeout=settings.shutdown_timeout_s,
         access_log=None,  # observe_middleware counts and times every request instead
         print=None,
+        # libuv's loop roughly halves the per-request overhead of the event loop and sockets.
+        loop=uvloop.new_event_loop(),
     )
 
 

@@ -17,7 +17,9 @@ from texpipe_servicekit.s3 import open_s3_store
 
 from texpipe_api import keys
 from texpipe_api.auth import TenantResolver
+from texpipe_api.batching import CompileBatcher
 from texpipe_api.config import Settings
+from texpipe_api.db.conn import Conn
 from texpipe_api.documents import DocumentDeps
 from texpipe_api.jobs import JobPolicy
 from texpipe_api.middlewares import errors_middleware, observe_middleware
@@ -29,6 +31,14 @@ from texpipe_api.sources import SourceLimits
 from texpipe_api.waiters import JobWaiters
 
 
+async def _reset_connection(conn: Conn) -> None:
+    # The api keeps no session state on pooled connections (no SET, LISTEN, advisory lock or
+    # cursor outlives a use), so asyncpg's default reset query would be a wasted round trip on
+    # every release; only a transaction left open by an error needs undoing.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def _pg_pool_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     pool = await asyncpg.create_pool(
@@ -36,6 +46,7 @@ async def _pg_pool_ctx(app: web.Application) -> AsyncIterator[None]:
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         command_timeout=30,
+        reset=_reset_connection,
     )
     app[keys.PG_POOL] = pool
     yield
@@ -59,7 +70,10 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         ),
         jobs=app[keys.JOB_POLICY],
     )
+    batcher = CompileBatcher(pool, timeout_ms=settings.compile_timeout_ms)
+    app[keys.BATCHER] = batcher
     yield
+    await batcher.close()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -77,6 +91,8 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
         batch_size=settings.relay_batch_size,
         sweep_s=settings.relay_sweep_s,
         retry_s=settings.relay_retry_s,
+        linger_s=settings.relay_linger_s,
+        workers=settings.relay_workers,
     )
     app[keys.RELAY] = relay
     task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None

@@ -25,6 +25,9 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
     service_token: SecretStr = Field(min_length=16, description="Secret of /internal callers.")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
+    api_reuse_port: bool = Field(
+        default=False, description="SO_REUSEPORT: several api processes share one port."
+    )
 
     # DESIGN.md: the keep-alive outlives the proxies in front of the api.
     keepalive_timeout_s: float = Field(default=65.0, ge=1, le=3600)
@@ -58,6 +61,8 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_sweep_s: float = Field(default=5.0, gt=0, le=300)
     relay_retry_s: float = Field(default=1.0, gt=0, le=60)
+    relay_linger_s: float = Field(default=0.01, ge=0, le=1)
+    relay_workers: int = Field(default=4, ge=1, le=32)
 
     # Retention of finished jobs.
     job_retention_days: float = Field(default=30.0, gt=0)

@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
 
 from texpipe_api import metrics
+from texpipe_api.batching import CompileBatcher
 from texpipe_api.db import queries
 from texpipe_api.db.conn import Conn
 from texpipe_api.errors import (
@@ -61,13 +62,23 @@ async def enqueue_compile(
 
 
 async def submit_compile(
+    batcher: CompileBatcher,
     pool: asyncpg.Pool,
     policy: JobPolicy,
     tenant_id: UUID,
     document_id: UUID,
     idempotency_key: str | None,
 ) -> asyncpg.Record:
-    """Enqueue a compile of the document's current revision (one round trip when new)."""
+    """Enqueue a compile of the document's current revision.
+
+    Without an idempotency key the request joins a batch (one statement for many requests);
+    with one it runs alone, because its conflict handling is per request.
+    """
+    if idempotency_key is None:
+        row = await batcher.submit(document_id, tenant_id)
+        if row is None:
+            raise NotFoundError(f"no document {document_id}")
+        return row
     async with pool.acquire() as conn:
         return await enqueue_compile(conn, policy, document_id, tenant_id, idempotency_key)
 

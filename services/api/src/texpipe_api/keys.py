@@ -5,6 +5,7 @@ from aiohttp import web
 from texpipe_servicekit.s3 import S3Store
 
 from texpipe_api.auth import TenantResolver
+from texpipe_api.batching import CompileBatcher
 from texpipe_api.config import Settings
 from texpipe_api.documents import DocumentDeps
 from texpipe_api.jobs import JobPolicy
@@ -21,3 +22,4 @@ LISTENER = web.AppKey("listener", NotificationListener)
 TENANTS = web.AppKey("tenants", TenantResolver)
 JOB_POLICY = web.AppKey("job_policy", JobPolicy)
 DOCUMENT_DEPS = web.AppKey("document_deps", DocumentDeps)
+BATCHER = web.AppKey("batcher", CompileBatcher)

@@ -155,6 +155,48 @@ async def insert_job_with_outbox(
     )
 
 
+# The same for many requests at once (``batching.py``): one statement, one commit for all.
+_INSERT_JOBS = f"""
+WITH req AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
+        AS r (job_id, message_id, document_id, tenant_id)
+), doc AS (
+    SELECT req.job_id, req.message_id, req.tenant_id, d.id AS document_id, d.current_revision,
+           r.engine
+    FROM req
+    JOIN documents d ON d.id = req.document_id AND d.tenant_id = req.tenant_id
+    JOIN revisions r ON r.document_id = d.id AND r.revision = d.current_revision
+), job AS (
+    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, timeout_ms)
+    SELECT job_id, tenant_id, document_id, current_revision, engine, $5 FROM doc
+    RETURNING id, state
+), queued AS (
+    INSERT INTO outbox (job_id, message_id)
+    SELECT job.id, doc.message_id FROM job JOIN doc ON doc.job_id = job.id
+    RETURNING job_id
+)
+-- Only what the 202 needs: decoding whole job rows would cost more than the insert.
+SELECT job.id, job.state, pg_notify('{OUTBOX_CHANNEL}', '') AS notified
+FROM job JOIN queued ON queued.job_id = job.id
+"""
+
+
+async def insert_jobs_with_outbox(
+    conn: Conn,
+    *,
+    job_ids: list[UUID],
+    message_ids: list[UUID],
+    document_ids: list[UUID],
+    tenant_ids: list[UUID],
+    timeout_ms: int,
+) -> list[Record]:
+    """Queued jobs (and outbox rows) for many requests, as (id, state) rows; a request whose
+    document is not its tenant's gets no row."""
+    return await conn.fetch(
+        _INSERT_JOBS, job_ids, message_ids, document_ids, tenant_ids, timeout_ms
+    )
+
+
 async def job_by_idempotency_key(
     conn: Conn, *, document_id: UUID, tenant_id: UUID, key: str
 ) -> Record | None:

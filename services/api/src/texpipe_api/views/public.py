@@ -76,6 +76,7 @@ async def compile_document(request: web.Request) -> web.Response:
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         raise InvalidRequestError(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     row = await jobs.submit_compile(
+        request.config_dict[keys.BATCHER],
         request.config_dict[keys.PG_POOL],
         request.config_dict[keys.JOB_POLICY],
         tenant_of(request),

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from texpipe_api import metrics
-from texpipe_api.db import queries
+from texpipe_api.db import job_queries
 
 
 @dataclass(slots=True)
@@ -64,7 +64,7 @@ class CompileBatcher:
     async def _insert(self, batch: _Batch) -> None:
         try:
             async with self._pool.acquire() as conn:
-                rows = await queries.insert_jobs_with_outbox(
+                rows = await job_queries.insert_jobs_with_outbox(
                     conn,
                     job_ids=batch.job_ids,
                     message_ids=batch.message_ids,

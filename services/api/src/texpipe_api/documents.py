@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from texpipe_contracts.bundle import BUNDLE_CONTENT_TYPE, Bundle, build_bundle
 from texpipe_servicekit.s3 import S3Store
 
-from texpipe_api.db import queries
+from texpipe_api.db import job_queries, queries
 from texpipe_api.db.conn import Conn
 from texpipe_api.errors import (
     DependencyUnavailableError,
@@ -133,7 +133,7 @@ async def get_document(pool: asyncpg.Pool, tenant_id: UUID, document_id: UUID) -
         row = await queries.get_document(conn, document_id=document_id, tenant_id=tenant_id)
         if row is None:
             raise NotFoundError(f"no document {document_id}")
-        latest = await queries.latest_job(conn, document_id)
+        latest = await job_queries.latest_job(conn, document_id)
     return document_out(row, latest)
 
 

@@ -10,7 +10,7 @@ from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
 
 from texpipe_api import metrics
 from texpipe_api.batching import CompileBatcher
-from texpipe_api.db import queries
+from texpipe_api.db import job_queries
 from texpipe_api.db.conn import Conn
 from texpipe_api.errors import (
     DependencyUnavailableError,
@@ -40,7 +40,7 @@ async def enqueue_compile(
     """A job for the document's current revision and its outbox row, in the caller's
     transaction (or as one statement); an earlier job with the same idempotency key is
     returned instead of a new one."""
-    row = await queries.insert_job_with_outbox(
+    row = await job_queries.insert_job_with_outbox(
         conn,
         job_id=uuid4(),
         message_id=uuid4(),
@@ -53,7 +53,7 @@ async def enqueue_compile(
         metrics.JOBS_SUBMITTED.inc()
         return row
     if idempotency_key is not None:
-        earlier = await queries.job_by_idempotency_key(
+        earlier = await job_queries.job_by_idempotency_key(
             conn, document_id=document_id, tenant_id=tenant_id, key=idempotency_key
         )
         if earlier is not None:
@@ -86,7 +86,7 @@ async def submit_compile(
 async def get_job(pool: asyncpg.Pool, tenant_id: UUID, job_id: UUID) -> JobOut:
     """A tenant's job."""
     async with pool.acquire() as conn:
-        row = await queries.get_job(conn, job_id, tenant_id=tenant_id)
+        row = await job_queries.get_job(conn, job_id, tenant_id=tenant_id)
     if row is None:
         raise NotFoundError(f"no job {job_id}")
     return job_out(row)
@@ -122,7 +122,7 @@ async def read_log(
 ) -> bytes:
     """The job's compile log from S3."""
     async with pool.acquire() as conn:
-        row = await queries.get_job(conn, job_id, tenant_id=tenant_id)
+        row = await job_queries.get_job(conn, job_id, tenant_id=tenant_id)
     if row is None:
         raise NotFoundError(f"no job {job_id}")
     if row["log_key"] is None:

@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from texpipe_api.db.queries import JOB_FINAL_CHANNEL, OUTBOX_CHANNEL
+from texpipe_api.db.job_queries import JOB_FINAL_CHANNEL, OUTBOX_CHANNEL
 from texpipe_api.waiters import JobWaiters
 
 log = structlog.get_logger(__name__)

@@ -10,7 +10,7 @@ from texpipe_contracts.v1 import CompileCompleted, Outcome, PdfRef
 from texpipe_servicekit.s3 import S3Store
 
 from texpipe_api import metrics
-from texpipe_api.db import queries
+from texpipe_api.db import job_queries
 from texpipe_api.errors import (
     DependencyUnavailableError,
     InvalidRequestError,
@@ -54,7 +54,7 @@ async def apply_result(
     if result.job_id != job_id:
         raise InvalidRequestError("the job id of the path and of the result differ")
     async with pool.acquire() as conn:
-        job = await queries.get_job(conn, job_id, tenant_id=None)
+        job = await job_queries.get_job(conn, job_id, tenant_id=None)
     if job is None:
         raise NotFoundError(f"no job {job_id}")
     if job["document_id"] != result.document_id or job["revision"] != result.revision:
@@ -75,8 +75,8 @@ async def apply_result(
         await verify_pdf(s3, result.pdf)
     async with pool.acquire() as conn, conn.transaction():
         # Document first, then job: every writer takes the locks in this order.
-        document = await queries.lock_document_for_apply(conn, job["document_id"])
-        locked = await queries.lock_job(conn, job_id)
+        document = await job_queries.lock_document_for_apply(conn, job["document_id"])
+        locked = await job_queries.lock_job(conn, job_id)
         if document is None or locked is None:
             raise NotFoundError(f"no job {job_id}")
         verdict = decide(
@@ -87,9 +87,9 @@ async def apply_result(
             pdf_revision=document["pdf_revision"],
         )
         if verdict.action is Action.APPLY:
-            await queries.set_document_pdf(conn, result=result)
+            await job_queries.set_document_pdf(conn, result=result)
         if verdict.action in {Action.APPLY, Action.MAKE_STALE, Action.RECORD}:
-            await queries.record_result(conn, result=result, state=verdict.job_state)
+            await job_queries.record_result(conn, result=result, state=verdict.job_state)
     log.info(
         "result_taken",
         job_id=str(job_id),
@@ -104,7 +104,7 @@ async def apply_result(
 async def mark_dead(pool: asyncpg.Pool, job_id: UUID, body: MarkDead) -> ResultAnswer:
     """The pipeline gave up on a queued job; a job that has its result keeps it."""
     async with pool.acquire() as conn:
-        outcome = await queries.mark_dead(
+        outcome = await job_queries.mark_dead(
             conn, job_id=job_id, reason=body.reason[:2000], queue=body.queue
         )
     if outcome is None:

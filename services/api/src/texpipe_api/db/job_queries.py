@@ -1,0 +1,214 @@
+"""Every SQL statement on compile jobs: enqueue (with the outbox row), read, and the
+stale-checked apply of results. The caller owns the transaction."""
+
+from uuid import UUID
+
+from asyncpg import Record
+from texpipe_contracts.v1 import CompileCompleted
+
+from texpipe_api.db.conn import Conn
+
+JOB_FINAL_CHANNEL = "texpipe_job_final"
+"""NOTIFY channel, payload a job id: the job reached a final state (long-polls wake up)."""
+OUTBOX_CHANNEL = "texpipe_outbox"
+"""NOTIFY channel: an outbox row was written (relays wake up)."""
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+# One statement, one round trip: the job, its outbox row and the relay's wake-up. Nothing is
+# inserted when the document is not the tenant's, or when the idempotency key was used before.
+_INSERT_JOB = f"""
+WITH doc AS (
+    SELECT d.id, d.current_revision, r.engine FROM documents d
+    JOIN revisions r ON r.document_id = d.id AND r.revision = d.current_revision
+    WHERE d.id = $3 AND d.tenant_id = $4
+), job AS (
+    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, timeout_ms, idempotency_key)
+    SELECT $1, $4, doc.id, doc.current_revision, doc.engine, $5, $6 FROM doc
+    ON CONFLICT (document_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *
+), queued AS (
+    INSERT INTO outbox (job_id, message_id) SELECT id, $2 FROM job RETURNING job_id
+)
+SELECT job.*, pg_notify('{OUTBOX_CHANNEL}', '') AS notified
+FROM job JOIN queued ON queued.job_id = job.id
+"""
+
+
+async def insert_job_with_outbox(
+    conn: Conn,
+    *,
+    job_id: UUID,
+    message_id: UUID,
+    document_id: UUID,
+    tenant_id: UUID,
+    timeout_ms: int,
+    idempotency_key: str | None,
+) -> Record | None:
+    """A queued job for the document's current revision, plus its outbox row."""
+    return await conn.fetchrow(
+        _INSERT_JOB, job_id, message_id, document_id, tenant_id, timeout_ms, idempotency_key
+    )
+
+
+# The same for many requests at once (``batching.py``): one statement, one commit for all.
+_INSERT_JOBS = f"""
+WITH req AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
+        AS r (job_id, message_id, document_id, tenant_id)
+), doc AS (
+    SELECT req.job_id, req.message_id, req.tenant_id, d.id AS document_id, d.current_revision,
+           r.engine
+    FROM req
+    JOIN documents d ON d.id = req.document_id AND d.tenant_id = req.tenant_id
+    JOIN revisions r ON r.document_id = d.id AND r.revision = d.current_revision
+), job AS (
+    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, timeout_ms)
+    SELECT job_id, tenant_id, document_id, current_revision, engine, $5 FROM doc
+    RETURNING id, state
+), queued AS (
+    INSERT INTO outbox (job_id, message_id)
+    SELECT job.id, doc.message_id FROM job JOIN doc ON doc.job_id = job.id
+    RETURNING job_id
+)
+-- Only what the 202 needs: decoding whole job rows would cost more than the insert.
+SELECT job.id, job.state, pg_notify('{OUTBOX_CHANNEL}', '') AS notified
+FROM job JOIN queued ON queued.job_id = job.id
+"""
+
+
+async def insert_jobs_with_outbox(
+    conn: Conn,
+    *,
+    job_ids: list[UUID],
+    message_ids: list[UUID],
+    document_ids: list[UUID],
+    tenant_ids: list[UUID],
+    timeout_ms: int,
+) -> list[Record]:
+    """Queued jobs (and outbox rows) for many requests, as (id, state) rows; a request whose
+    document is not its tenant's gets no row."""
+    return await conn.fetch(
+        _INSERT_JOBS, job_ids, message_ids, document_ids, tenant_ids, timeout_ms
+    )
+
+
+async def job_by_idempotency_key(
+    conn: Conn, *, document_id: UUID, tenant_id: UUID, key: str
+) -> Record | None:
+    """The job made earlier with this idempotency key."""
+    return await conn.fetchrow(
+        "SELECT * FROM jobs WHERE document_id = $1 AND tenant_id = $2 AND idempotency_key = $3",
+        document_id,
+        tenant_id,
+        key,
+    )
+
+
+async def get_job(conn: Conn, job_id: UUID, *, tenant_id: UUID | None) -> Record | None:
+    """A job; with ``tenant_id``, only if it is that tenant's (None: internal callers)."""
+    if tenant_id is None:
+        return await conn.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+    return await conn.fetchrow(
+        "SELECT * FROM jobs WHERE id = $1 AND tenant_id = $2", job_id, tenant_id
+    )
+
+
+async def latest_job(conn: Conn, document_id: UUID) -> Record | None:
+    """The document's most recent job."""
+    return await conn.fetchrow(
+        "SELECT * FROM jobs WHERE document_id = $1 ORDER BY seq DESC LIMIT 1", document_id
+    )
+
+
+# --- the stale-checked apply ----------------------------------------------------------------
+
+
+async def lock_document_for_apply(conn: Conn, document_id: UUID) -> Record | None:
+    """Lock the document row: two results for one document never interleave."""
+    return await conn.fetchrow(
+        "SELECT current_revision, pdf_revision FROM documents WHERE id = $1 FOR UPDATE",
+        document_id,
+    )
+
+
+async def lock_job(conn: Conn, job_id: UUID) -> Record | None:
+    """Lock the job row (always after its document's row, so the lock order is fixed)."""
+    return await conn.fetchrow(
+        "SELECT state, result_message_id FROM jobs WHERE id = $1 FOR UPDATE", job_id
+    )
+
+
+async def set_document_pdf(conn: Conn, *, result: CompileCompleted) -> None:
+    """Make the result's PDF the document's applied PDF."""
+    assert result.pdf is not None
+    await conn.execute(
+        "UPDATE documents SET pdf_revision = $2, pdf_key = $3, pdf_sha256 = $4, pdf_size = $5,"
+        " pdf_pages = $6, pdf_applied_at = now(), pdf_job_id = $7 WHERE id = $1",
+        result.document_id,
+        result.revision,
+        result.pdf.key,
+        result.pdf.sha256,
+        result.pdf.size,
+        result.pdf.pages,
+        result.job_id,
+    )
+
+
+_RECORD_RESULT = f"""
+UPDATE jobs SET state = $2, finished_at = now(), result_message_id = $3,
+    error_code = $4, error_message = $5, error_file = $6, error_line = $7, error_excerpt = $8,
+    log_key = $9, log_size = $10, pdf_key = $11, pdf_sha256 = $12, pdf_size = $13,
+    pdf_pages = $14, duration_ms = $15, engine_version = $16, cache_hit = $17
+WHERE id = $1
+RETURNING pg_notify('{JOB_FINAL_CHANNEL}', id::text)
+"""
+
+
+async def record_result(conn: Conn, *, result: CompileCompleted, state: str) -> None:
+    """Write the result onto its job, in ``state``, and wake the job's long-polls."""
+    err, log, pdf = result.error, result.log, result.pdf
+    await conn.execute(
+        _RECORD_RESULT,
+        result.job_id,
+        state,
+        result.message_id,
+        err.code.value if err else None,
+        err.message if err else None,
+        err.file if err else None,
+        err.line if err else None,
+        err.excerpt if err else None,
+        log.key if log else None,
+        log.size if log else None,
+        pdf.key if pdf else None,
+        pdf.sha256 if pdf else None,
+        pdf.size if pdf else None,
+        pdf.pages if pdf else None,
+        result.duration_ms,
+        result.engine_version,
+        result.cache_hit,
+    )
+
+
+async def mark_dead(
+    conn: Conn, *, job_id: UUID, reason: str, queue: str
+) -> tuple[str, bool] | None:
+    """Mark a queued job dead: (state after the call, whether it changed); None: no such job."""
+    row = await conn.fetchrow(
+        f"""
+        WITH dead AS (
+            UPDATE jobs SET state = 'dead', finished_at = now(), dead_reason = $2, dead_queue = $3
+            WHERE id = $1 AND state = 'queued'
+            RETURNING state, pg_notify('{JOB_FINAL_CHANNEL}', id::text)
+        )
+        SELECT coalesce((SELECT state FROM dead), (SELECT state FROM jobs WHERE id = $1)) AS state,
+               EXISTS (SELECT 1 FROM dead) AS changed
+        """,
+        job_id,
+        reason,
+        queue,
+    )
+    if row is None or row["state"] is None:
+        return None
+    return row["state"], row["changed"]

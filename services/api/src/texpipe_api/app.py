@@ -19,7 +19,6 @@ from texpipe_api import keys
 from texpipe_api.auth import TenantResolver
 from texpipe_api.batching import CompileBatcher
 from texpipe_api.config import Settings
-from texpipe_api.db.conn import Conn
 from texpipe_api.documents import DocumentDeps
 from texpipe_api.jobs import JobPolicy
 from texpipe_api.middlewares import errors_middleware, observe_middleware
@@ -31,14 +30,6 @@ from texpipe_api.sources import SourceLimits
 from texpipe_api.waiters import JobWaiters
 
 
-async def _reset_connection(conn: Conn) -> None:
-    # The api keeps no session state on pooled connections (no SET, LISTEN, advisory lock or
-    # cursor outlives a use), so asyncpg's default reset query would be a wasted round trip on
-    # every release; only a transaction left open by an error needs undoing.
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
-
-
 async def _pg_pool_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     pool = await asyncpg.create_pool(
@@ -46,7 +37,6 @@ async def _pg_pool_ctx(app: web.Application) -> AsyncIterator[None]:
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         command_timeout=30,
-        reset=_reset_connection,
     )
     app[keys.PG_POOL] = pool
     yield

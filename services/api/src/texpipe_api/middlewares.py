@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+import botocore.exceptions
 import structlog
 from aiohttp import web
 from pydantic import ValidationError
@@ -14,11 +16,25 @@ from texpipe_contracts.internal_api import PROBLEM_CONTENT_TYPE
 
 from texpipe_api import keys, metrics
 from texpipe_api.auth import check_service_token
-from texpipe_api.errors import ApiError, BodyTooLargeError, InvalidRequestError
+from texpipe_api.errors import (
+    ApiError,
+    BodyTooLargeError,
+    DependencyUnavailableError,
+    InvalidRequestError,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger(__name__)
 
+_UNAVAILABLE = (
+    OSError,  # connection refused or reset, before or during a query
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InternalClientError,  # a connection the server just closed, used before it noticed
+    botocore.exceptions.BotoCoreError,
+)
 TENANT = web.RequestKey("tenant_id", UUID)
 _HTTP_CODES = {
     404: ("NOT_FOUND", "Not found"),
@@ -62,6 +78,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _from_api_error(exc)
     except ValidationError as exc:
         return _from_validation(exc)
+    except _UNAVAILABLE as exc:
+        # PostgreSQL or S3 went away (a restart, a failover): the caller should retry.
+        log.warning("dependency_unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+        response = _from_api_error(DependencyUnavailableError(type(exc).__name__))
+        response.headers["Retry-After"] = "1"
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # redirects are answers, not errors

@@ -13,8 +13,10 @@ from uuid import UUID
 
 import aiohttp
 import asyncpg
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from texpipe_api import keys
+from texpipe_api.app import create_app
+from texpipe_api.auth import create_token
 from texpipe_api.config import Settings
 from texpipe_api.retention import prune_once
 from texpipe_testing.processes import ServiceProcess
@@ -131,3 +133,52 @@ async def test_the_real_process_migrates_makes_tokens_serves_and_stops_gracefull
         assert token not in process.tail()
     finally:
         await asyncio.to_thread(process.stop)
+
+
+async def test_postgresql_restart_answers_503_then_recovers(
+    new_database: Callable[[], Awaitable[str]],
+    make_settings: Callable[..., Settings],
+    s3_store: object,
+) -> None:
+    """Every connection the api holds is killed (as a PostgreSQL restart does): requests in
+    the gap answer 503 problem+json with Retry-After, then all works again, long-polls too."""
+    settings = make_settings(await new_database())
+    dsn = settings.database_url.get_secret_value()
+    conn = await asyncpg.connect(dsn)
+    try:
+        headers = {"Authorization": f"Bearer {await create_token(conn, 'restart')}"}
+        async with TestClient(TestServer(create_app(settings))) as client:
+            body = {"files": {"main.tex": HELLO}}
+            doc = await (await client.post("/v1/documents", json=body, headers=headers)).json()
+            url = f"/v1/documents/{doc['id']}/compile"
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            statuses = []
+            for _ in range(20):
+                response = await client.post(url, headers=headers)
+                statuses.append(response.status)
+                if response.status == 503:
+                    assert response.content_type == "application/problem+json"
+                    assert response.headers["Retry-After"] == "1"
+                    assert (await response.json())["code"] == "DEPENDENCY_UNAVAILABLE"
+            assert set(statuses) <= {202, 503}
+            assert statuses[-5:] == [202] * 5
+            # The LISTEN connection came back too: a final job still wakes its long-poll.
+            job = (await (await client.post(url, headers=headers)).json())["job_id"]
+            dead = {"reason": "test", "attempts": 0, "queue": "q"}
+            service = {"Authorization": f"Bearer {settings.service_token.get_secret_value()}"}
+
+            async def kill_later() -> None:
+                await asyncio.sleep(0.3)
+                await client.post(f"/internal/v1/jobs/{job}/dead", json=dead, headers=service)
+
+            started = asyncio.get_running_loop().time()
+            poll, _ = await asyncio.gather(
+                client.get(f"/v1/jobs/{job}?wait=20", headers=headers), kill_later()
+            )
+            assert (await poll.json())["state"] == "dead"
+            assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        await conn.close()

@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import logging
 import sys
 
 import structlog
@@ -33,7 +34,8 @@ def serve() -> None:
         reuse_port=settings.api_reuse_port or None,
         keepalive_timeout=settings.keepalive_timeout_s,
         shutdown_timeout=settings.shutdown_timeout_s,
-        access_log=None,  # observe_middleware counts and times every request instead
+        # Off by default: observe_middleware already counts and times every request.
+        access_log=logging.getLogger("aiohttp.access") if settings.api_access_log else None,
         print=None,
         # libuv's loop roughly halves the per-request overhead of the event loop and sockets.
         loop=uvloop.new_event_loop(),

@@ -29,6 +29,9 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
         default=False, description="SO_REUSEPORT: several api processes share one port."
     )
 
+    api_access_log: bool = Field(
+        default=False, description="One log line per request (metrics count them anyway)."
+    )
     # DESIGN.md: the keep-alive outlives the proxies in front of the api.
     keepalive_timeout_s: float = Field(default=65.0, ge=1, le=3600)
     shutdown_timeout_s: float = Field(default=30.0, ge=0, le=600)

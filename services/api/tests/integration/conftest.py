@@ -16,12 +16,15 @@ import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractIncomingMessage
 from aiohttp.test_utils import TestClient, TestServer
+from faststream.rabbit import RabbitBroker
 from texpipe_api.app import create_app
 from texpipe_api.auth import create_token
 from texpipe_api.config import Settings
 from texpipe_api.db.migrate import upgrade_async
-from texpipe_contracts.topology import Topology
+from texpipe_contracts.topology import Topology, build_topology
+from texpipe_servicekit.rabbit import declare_topology
 from texpipe_servicekit.s3 import S3Store, open_s3_store
+from texpipe_testing.plugin import delete_topology
 from texpipe_testing.seaweed import S3Server
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
@@ -34,15 +37,27 @@ async def api_db(postgres_dsn: str) -> str:
     return postgres_dsn
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def api_topology(amqp_url: str, namespace: str) -> AsyncIterator[Topology]:
+    """A broker namespace of the api's tests alone: the compile requests they publish never
+    reach the queues that other services' tests consume in the same session."""
+    topology = build_topology(f"{namespace}-api")
+    async with RabbitBroker(amqp_url, logger=None) as broker:
+        await broker.connect()
+        await declare_topology(broker, topology)
+    yield topology
+    await delete_topology(amqp_url, topology)
+
+
 @pytest.fixture(scope="session")
 def api_settings(
-    api_db: str, declared_topology: Topology, service_env: dict[str, str], s3: S3Server
+    api_db: str, api_topology: Topology, service_env: dict[str, str], s3: S3Server
 ) -> Settings:
     """Settings of the session's api: real servers, fast relay retries, short waits."""
     return Settings(
         database_url=api_db,
         amqp_url=service_env["TEXPIPE_AMQP_URL"],
-        namespace=declared_topology.namespace,
+        namespace=api_topology.namespace,
         s3_endpoint_url=s3.endpoint_url,
         s3_bucket=s3.bucket,
         s3_access_key=s3.access_key,
@@ -125,13 +140,13 @@ class PublishedMessages:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def published(amqp_url: str, declared_topology: Topology) -> AsyncIterator[PublishedMessages]:
+async def published(amqp_url: str, api_topology: Topology) -> AsyncIterator[PublishedMessages]:
     """What the relays published, by job id."""
     recorder = PublishedMessages()
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=1000)
-    queue = await channel.get_queue(declared_topology.compile_queue.name, ensure=False)
+    queue = await channel.get_queue(api_topology.compile_queue.name, ensure=False)
     await queue.consume(recorder.on_message)
     yield recorder
     await connection.close()

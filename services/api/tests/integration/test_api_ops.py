@@ -19,6 +19,7 @@ from texpipe_api.app import create_app
 from texpipe_api.auth import create_token
 from texpipe_api.config import Settings
 from texpipe_api.retention import prune_once
+from texpipe_contracts.topology import Topology
 from texpipe_testing.processes import ServiceProcess
 from texpipe_testing.servers import free_port
 
@@ -77,12 +78,13 @@ async def test_retention_keeps_the_latest_and_unfinished_jobs(
 async def test_the_real_process_migrates_makes_tokens_serves_and_stops_gracefully(
     new_database: Callable[[], Awaitable[str]],
     service_env: dict[str, str],
-    declared_topology: object,
+    api_topology: Topology,
     tmp_path: Path,
 ) -> None:
     database = await new_database()  # migrated already; migrate again: a no-op that succeeds
     port = free_port()
     env = {**os.environ, **service_env, "TEXPIPE_DATABASE_URL": database}
+    env["TEXPIPE_NAMESPACE"] = api_topology.namespace
     env |= {"TEXPIPE_API_PORT": str(port), "TEXPIPE_SHUTDOWN_TIMEOUT_S": "5"}
 
     def cli(*args: str) -> str:

@@ -1,5 +1,6 @@
 """The public /v1 API (tenant bearer token; see middlewares.tenant_auth_middleware)."""
 
+import structlog
 from aiohttp import web
 from botocore.exceptions import ClientError
 from texpipe_servicekit.s3 import ObjectTooLargeError, is_missing
@@ -14,6 +15,8 @@ from texpipe_api.errors import (
 from texpipe_api.middlewares import tenant_of
 from texpipe_api.schemas import DocumentBody, JobAccepted
 from texpipe_api.views.common import json_model, parse_body, path_uuid
+
+log = structlog.get_logger(__name__)
 
 MAX_IDEMPOTENCY_KEY = 200
 # A PDF may carry JavaScript and actions: a downloaded one must not run in our origin.
@@ -83,6 +86,7 @@ async def compile_document(request: web.Request) -> web.Response:
         document_id,
         key,
     )
+    log.debug("compile_accepted", job_id=str(row["id"]), document_id=str(document_id))
     response = json_model(JobAccepted(job_id=row["id"], state=row["state"]), status=202)
     response.headers["Location"] = f"/v1/jobs/{row['id']}"
     return response
@@ -105,25 +109,29 @@ async def get_job(request: web.Request) -> web.Response:
     """GET /v1/jobs/{job_id}?wait=N"""
     settings = request.config_dict[keys.SETTINGS]
     wait = _wait_seconds(request, settings.max_wait_s)
-    job = await jobs.wait_for_job(
-        request.config_dict[keys.PG_POOL],
-        request.config_dict[keys.WAITERS],
-        tenant_of(request),
-        path_uuid(request, "job_id"),
-        wait,
-    )
+    job_id = path_uuid(request, "job_id")
+    with structlog.contextvars.bound_contextvars(job_id=str(job_id)):
+        job = await jobs.wait_for_job(
+            request.config_dict[keys.PG_POOL],
+            request.config_dict[keys.WAITERS],
+            tenant_of(request),
+            job_id,
+            wait,
+        )
     return json_model(job)
 
 
 async def get_job_log(request: web.Request) -> web.Response:
     """GET /v1/jobs/{job_id}/log"""
-    data = await jobs.read_log(
-        request.config_dict[keys.PG_POOL],
-        request.config_dict[keys.S3],
-        tenant_of(request),
-        path_uuid(request, "job_id"),
-        request.config_dict[keys.SETTINGS].max_log_bytes,
-    )
+    job_id = path_uuid(request, "job_id")
+    with structlog.contextvars.bound_contextvars(job_id=str(job_id)):
+        data = await jobs.read_log(
+            request.config_dict[keys.PG_POOL],
+            request.config_dict[keys.S3],
+            tenant_of(request),
+            job_id,
+            request.config_dict[keys.SETTINGS].max_log_bytes,
+        )
     response = web.Response(body=data, content_type="text/plain", charset="utf-8")
     # The log holds text the document chose: never let a browser interpret it.
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -79,8 +79,8 @@ class CompileBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        metrics.JOBS_SUBMITTED.inc(len(rows))
-        by_id = {row["id"]: row for row in rows}
+        metrics.JOBS_SUBMITTED.inc(sum(row["id"] == row["request_id"] for row in rows))
+        by_id = {row["request_id"]: row for row in rows}
         for job_id, waiter in zip(batch.job_ids, batch.waiters, strict=True):
             if not waiter.done():
                 waiter.set_result(by_id.get(job_id))

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import aio_pika
 import asyncpg
@@ -124,7 +124,9 @@ async def test_accepted_while_the_broker_is_down_and_published_once_it_is_back(
     async with api(settings) as (client, headers):
         body = {"files": {"main.tex": HELLO}, "compile": True}
         created = await (await client.post("/v1/documents", json=body, headers=headers)).json()
-        response = await client.post(f"/v1/documents/{created['id']}/compile", headers=headers)
+        other = {"files": {"main.tex": HELLO + "% other\n"}}
+        second = await (await client.post("/v1/documents", json=other, headers=headers)).json()
+        response = await client.post(f"/v1/documents/{second['id']}/compile", headers=headers)
         assert response.status == 202
         jobs = [UUID(created["job_id"]), UUID((await response.json())["job_id"])]
         ready = await client.get("/ready")
@@ -138,13 +140,21 @@ async def test_accepted_while_the_broker_is_down_and_published_once_it_is_back(
         assert (await client.get("/ready")).status == 200
 
         proxy.drop_connections()  # the broker restarts under an established connection
-        response = await client.post(f"/v1/documents/{created['id']}/compile", headers=headers)
-        assert response.status == 202
+        third = {"files": {"main.tex": HELLO + "% third\n"}, "compile": True}
+        response = await client.post("/v1/documents", json=third, headers=headers)
+        assert response.status == 201
         jobs.append(UUID((await response.json())["job_id"]))
         await published.wait_for(jobs)
         await until_drained(settings)  # marked sent right after the confirm, so very soon
         assert [len(published.by_job[j]) for j in jobs] == [1, 1, 1]
     await proxy.stop()
+
+
+async def bump(client: Any, headers: dict[str, str], document_id: str) -> None:
+    """Give the document a new revision (no compile)."""
+    body = {"files": {"main.tex": HELLO + f"% {uuid4()}\n"}}
+    response = await client.put(f"/v1/documents/{document_id}", json=body, headers=headers)
+    assert response.status == 200, await response.text()
 
 
 async def test_two_relays_never_publish_a_row_twice(
@@ -174,16 +184,24 @@ async def test_two_relays_never_publish_a_row_twice(
             while not all(relay.broker_connected for relay in relays):
                 await asyncio.sleep(0.02)
         async with api(settings) as (client, headers):
-            body = {"files": {"main.tex": HELLO}}
-            created = await (await client.post("/v1/documents", json=body, headers=headers)).json()
-            url = f"/v1/documents/{created['id']}/compile"
 
-            async def submit() -> UUID:
+            async def create(n: int) -> str:
+                body = {"files": {"main.tex": HELLO + f"% {n}\n"}}
+                response = await client.post("/v1/documents", json=body, headers=headers)
+                document_id: str = (await response.json())["id"]
+                return document_id
+
+            async def submit(document_id: str) -> UUID:
+                url = f"/v1/documents/{document_id}/compile"
                 return UUID((await (await client.post(url, headers=headers)).json())["job_id"])
 
+            # Distinct documents: requests for one unchanged revision would share one job.
+            documents = await asyncio.gather(*(create(n) for n in range(100)))
             jobs = []
             for _ in range(6):
-                jobs += await asyncio.gather(*(submit() for _ in range(100)))
+                jobs += await asyncio.gather(*(submit(d) for d in documents))
+                # A new revision of each, so that the next round's requests get new jobs.
+                await asyncio.gather(*(bump(client, headers, d) for d in documents))
         await published.wait_for(jobs, timeout=20)
         await asyncio.sleep(0.5)  # a duplicate would arrive by now
     finally:

@@ -336,3 +336,25 @@ async def test_pdf_redirects_to_storage_or_streams_as_attachment(
     assert response.headers["Content-Type"] == "application/pdf"
     assert response.headers["Content-Disposition"] == f'attachment; filename="{doc}-r1.pdf"'
     assert "sandbox" in response.headers["Content-Security-Policy"]
+
+
+async def test_an_unchanged_revision_is_not_compiled_twice(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, job1 = await new_document(client, tenant_a)
+    # While the first job is still queued, a second request for the same revision joins it.
+    response = await client.post(f"/v1/documents/{doc}/compile", headers=tenant_a)
+    assert response.status == 202
+    assert (await response.json())["job_id"] == job1
+    result = succeeded(job1, doc, 1, await stored_pdf(s3_store))
+    assert (await post_result(client, service_headers, result))[0] == 200
+    # Once the revision's PDF is applied, a resubmit answers with the job that applied it.
+    response = await client.post(f"/v1/documents/{doc}/compile", headers=tenant_a)
+    body = await response.json()
+    assert response.status == 202
+    assert (body["job_id"], body["state"]) == (job1, "applied")
+    # A new revision gets a new job.
+    job2 = await new_revision(client, tenant_a, doc, 2)
+    assert job2 != job1
+    response = await client.post(f"/v1/documents/{doc}/compile", headers=tenant_a)
+    assert (await response.json())["job_id"] == job2

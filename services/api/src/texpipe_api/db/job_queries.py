@@ -53,19 +53,29 @@ async def insert_job_with_outbox(
 
 
 # The same for many requests at once (``batching.py``): one statement, one commit for all.
+# A request for a revision that already has its PDF applied, or whose latest job is still
+# queued for that revision, gets that job back instead of a new one: the same source gives the
+# same PDF, so compiling it again would only end ``stale`` and cost a compile.
 _INSERT_JOBS = f"""
 WITH req AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
         AS r (job_id, message_id, document_id, tenant_id)
 ), doc AS (
     SELECT req.job_id, req.message_id, req.tenant_id, d.id AS document_id, d.current_revision,
-           r.engine
+           r.engine,
+           CASE WHEN d.pdf_revision = d.current_revision THEN d.pdf_job_id
+                ELSE (SELECT l.id FROM (
+                          SELECT j.id, j.revision, j.state FROM jobs j
+                          WHERE j.document_id = d.id ORDER BY j.seq DESC LIMIT 1) l
+                      WHERE l.revision = d.current_revision AND l.state = 'queued')
+           END AS reuse_id
     FROM req
     JOIN documents d ON d.id = req.document_id AND d.tenant_id = req.tenant_id
     JOIN revisions r ON r.document_id = d.id AND r.revision = d.current_revision
 ), job AS (
     INSERT INTO jobs (id, tenant_id, document_id, revision, engine, timeout_ms)
     SELECT job_id, tenant_id, document_id, current_revision, engine, $5 FROM doc
+    WHERE reuse_id IS NULL
     RETURNING id, state
 ), queued AS (
     INSERT INTO outbox (job_id, message_id)
@@ -73,8 +83,12 @@ WITH req AS (
     RETURNING job_id
 )
 -- Only what the 202 needs: decoding whole job rows would cost more than the insert.
-SELECT job.id, job.state, pg_notify('{OUTBOX_CHANNEL}', '') AS notified
+SELECT job.id AS request_id, job.id, job.state, pg_notify('{OUTBOX_CHANNEL}', '') IS NULL
+    AS notified
 FROM job JOIN queued ON queued.job_id = job.id
+UNION ALL
+SELECT doc.job_id AS request_id, j.id, j.state, NULL AS notified
+FROM doc JOIN jobs j ON j.id = doc.reuse_id
 """
 
 
@@ -87,8 +101,9 @@ async def insert_jobs_with_outbox(
     tenant_ids: list[UUID],
     timeout_ms: int,
 ) -> list[Record]:
-    """Queued jobs (and outbox rows) for many requests, as (id, state) rows; a request whose
-    document is not its tenant's gets no row."""
+    """Jobs for many requests, as (request_id, id, state) rows keyed by the id each request
+    proposed: a new queued job (with its outbox row) or the job reused for an unchanged
+    revision. A request whose document is not its tenant's gets no row."""
     return await conn.fetch(
         _INSERT_JOBS, job_ids, message_ids, document_ids, tenant_ids, timeout_ms
     )

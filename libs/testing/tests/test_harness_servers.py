@@ -65,6 +65,9 @@ async def test_s3_put_get_head_on_the_sessions_bucket(s3: S3Server) -> None:
         assert info is not None
         assert (info.size, info.sha256) == (len(data), digest)
         assert await store.get("harness/a.pdf") == data
+        async with store.stream("harness/a.pdf", chunk_size=4) as (size, chunks):
+            assert size == len(data)
+            assert b"".join([chunk async for chunk in chunks]) == data
         url = await store.presigned_get("harness/a.pdf", expires_s=60)
         assert url.startswith(s3.endpoint_url)
 

@@ -95,11 +95,22 @@ class S3Store:
             return await body.read()
 
     @asynccontextmanager
-    async def stream(self, key: str) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
-        """Yield the object's size and an iterator over its chunks."""
+    async def stream(
+        self, key: str, *, max_bytes: int | None = None, chunk_size: int = 256 * 1024
+    ) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
+        """Yield the object's size and an iterator over its chunks; the body is closed after.
+
+        Refuses (ObjectTooLargeError) an object larger than ``max_bytes`` before reading it.
+        """
         response = await self._client.get_object(Bucket=self.bucket, Key=key)
-        async with response["Body"] as body:
-            yield response["ContentLength"], body.iter_chunks(64 * 1024)
+        body = response["Body"]
+        try:
+            size = response["ContentLength"]
+            if max_bytes is not None and size > max_bytes:
+                raise ObjectTooLargeError(f"{key} is {size} bytes > {max_bytes}")
+            yield size, body.iter_chunks(chunk_size)
+        finally:
+            body.close()
 
     async def download_file(self, key: str, path: Path) -> None:
         """Download to ``path`` (multipart when large)."""

@@ -171,16 +171,16 @@ async def stream_pdf(request: web.Request, key: str, filename: str) -> web.Strea
     )
     max_bytes = request.config_dict[keys.SETTINGS].max_pdf_bytes
     try:
-        # Whole-object read, bounded: the compiler caps PDF sizes far below this.
-        data = await s3.get(key, max_bytes=max_bytes)
+        async with s3.stream(key, max_bytes=max_bytes) as (size, chunks):
+            response.content_length = size
+            await response.prepare(request)
+            async for chunk in chunks:
+                await response.write(chunk)
     except ObjectTooLargeError as exc:
         raise PdfTooLargeError(f"the PDF is larger than {max_bytes} bytes (max_pdf_bytes)") from exc
     except ClientError as exc:
         if is_missing(exc):
             raise NoPdfError("the PDF is no longer stored") from exc
         raise DependencyUnavailableError(f"S3 refused the PDF: {type(exc).__name__}") from exc
-    response.content_length = len(data)
-    await response.prepare(request)
-    await response.write(data)
     await response.write_eof()
     return response

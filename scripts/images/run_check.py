@@ -13,6 +13,7 @@ Exit status 0 when every container answered /health and the api answered /ready.
 
 import argparse
 import json
+import resource
 import secrets
 import subprocess
 import sys
@@ -28,13 +29,24 @@ from texpipe_testing.seaweed import start_weed, stop_weed
 from texpipe_testing.servers import free_port
 
 PODMAN = ["podman", "--storage-driver=vfs"]
+
+
+def _ulimit(kind: str, which: int, cap: int) -> str:
+    # podman's defaults exceed what this machine allows (runc then fails with "error setting
+    # rlimits ... operation not permitted"; nproc above kernel.pid_max is refused too): ask for
+    # a container-sized limit, never above what this process itself may have.
+    _, hard = resource.getrlimit(which)
+    value = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+    return f"--ulimit={kind}={value}:{value}"
+
+
 RUN_FLAGS = [
     "--runtime=runc",
     "--network=host",
     # podman's own health-check timers need systemd, absent here; we poll /health ourselves.
     "--no-healthcheck",
-    "--ulimit=nofile=65536:65536",
-    "--ulimit=nproc=65536:65536",
+    _ulimit("nofile", resource.RLIMIT_NOFILE, 16384),
+    _ulimit("nproc", resource.RLIMIT_NPROC, 8192),
 ]
 HEALTH_TIMEOUT_S = 120.0
 PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]

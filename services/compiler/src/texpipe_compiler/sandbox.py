@@ -80,6 +80,14 @@ class SandboxLayout:
     system_ro_trees: tuple[str, ...] = SYSTEM_RO_TREES
 
 
+def identity_argv(uid: int | None) -> list[str]:
+    """``setpriv`` drops root for ``uid`` (as uid and gid, no supplementary groups) before
+    anything else runs; nothing when the service is not root (it is unprivileged already)."""
+    if uid is None:
+        return []
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+
+
 def rlimit_argv(limits: SandboxLimits, cpu_s: int) -> list[str]:
     """``prlimit`` sets the limits, then executes bwrap: every process below inherits them."""
     return [

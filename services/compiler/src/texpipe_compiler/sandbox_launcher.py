@@ -11,7 +11,6 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any
 
 from texpipe_compiler import sandbox
 from texpipe_compiler.errors import SandboxError
@@ -50,13 +49,11 @@ class SandboxLauncher:
         info_read, info_write = os.pipe()
         os.set_blocking(info_read, False)
         argv = [
+            *sandbox.identity_argv(uid),
             *sandbox.rlimit_argv(self._limits, cpu_s),
             *sandbox.bwrap_argv(self._layout, self._limits, read_fd, info_write),
             *sandbox.driver_argv(self._layout, self._driver),
         ]
-        identity: dict[str, Any] = {}
-        if uid is not None:
-            identity = {"user": uid, "group": uid, "extra_groups": []}
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -67,7 +64,6 @@ class SandboxLauncher:
                 start_new_session=True,
                 env={"PATH": "/usr/bin:/bin"},
                 limit=_MAX_HEADER,
-                **identity,
             )
         except BaseException:
             os.close(info_read)

@@ -3,6 +3,8 @@
 import asyncio
 import hashlib
 import json
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
@@ -28,10 +30,32 @@ class CachedResult:
 
 
 class OutputStore:
-    """Reads sources and reads/writes outputs in the deployment's bucket."""
+    """Reads sources and reads/writes outputs in the deployment's bucket.
 
-    def __init__(self, store: S3Store) -> None:
+    Cache entries this process wrote or found recently are remembered for ``memo_ttl_s``, so
+    that a repeated request is answered without a round trip to S3; S3 stays the truth and
+    the memo is bounded in age and size.
+    """
+
+    def __init__(self, store: S3Store, *, memo_ttl_s: float = 60.0, memo_size: int = 4096) -> None:
         self._store = store
+        self._memo: OrderedDict[str, tuple[float, CachedResult]] = OrderedDict()
+        self._memo_ttl_s, self._memo_size = memo_ttl_s, memo_size
+
+    def _remember(self, keys: OutputKeys, result: CachedResult) -> None:
+        self._memo[keys.meta] = (time.monotonic() + self._memo_ttl_s, result)
+        self._memo.move_to_end(keys.meta)
+        while len(self._memo) > self._memo_size:
+            self._memo.popitem(last=False)
+
+    def _recall(self, keys: OutputKeys) -> CachedResult | None:
+        entry = self._memo.get(keys.meta)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._memo[keys.meta]
+            return None
+        return entry[1]
 
     async def fetch_source(self, ref: SourceBundleRef, *, max_bytes: int) -> bytes:
         """The bundle's bytes, checked against its sha256; SourceRejectedError otherwise."""
@@ -52,9 +76,13 @@ class OutputStore:
 
     async def lookup(self, keys: OutputKeys) -> CachedResult | None:
         """The cached success under ``keys``, if its record and its PDF are both there."""
+        remembered = self._recall(keys)
+        if remembered is not None:
+            return remembered
         record, head = await asyncio.gather(self._read_record(keys), self._store.head(keys.pdf))
         if record is None or head is None or head.size != record.pdf.size:
             return None
+        self._remember(keys, record)
         return record
 
     async def _read_record(self, keys: OutputKeys) -> CachedResult | None:
@@ -87,3 +115,4 @@ class OutputStore:
         """Written last: its presence means the PDF and log are complete (the cache entry)."""
         record = {"pdf": pdf.model_dump(mode="json"), "log": log and log.model_dump(mode="json")}
         await self._store.put(keys.meta, json.dumps(record).encode(), content_type=META_TYPE)
+        self._remember(keys, CachedResult(pdf, log))

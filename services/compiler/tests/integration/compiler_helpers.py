@@ -84,7 +84,10 @@ def pdf_streams_text(data: bytes) -> str:
 
 
 def processes_of(uids: range) -> Iterator[str]:
-    """Command names of running processes whose real uid is in ``uids``."""
+    """Command names of live processes whose real uid is in ``uids``.
+
+    Zombies are dead already (their parent died and this machine's pid 1 may not reap).
+    """
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -92,8 +95,10 @@ def processes_of(uids: range) -> Iterator[str]:
                 comm = (entry / "comm").read_text().strip()
             except OSError:
                 continue
-            uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
-            if int(uid_line.split()[1]) in uids:
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            if int(fields["Uid"].split()[0]) in uids and not fields["State"].strip().startswith(
+                "Z"
+            ):
                 yield comm
 
 

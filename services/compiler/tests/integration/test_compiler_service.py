@@ -280,7 +280,7 @@ async def wait_for_event(process: ServiceProcess, event: str, job_id: str) -> No
         await asyncio.sleep(0.05)
 
 
-async def wait_no_process(uids: range, timeout: float = 3.0) -> None:
+async def wait_no_process(uids: range, timeout: float = 5.0) -> None:
     """Until no process runs as one of ``uids`` (a sandbox outliving its compiler fails)."""
     deadline = time.monotonic() + timeout
     while left := list(processes_of(uids)):

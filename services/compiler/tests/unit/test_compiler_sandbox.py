@@ -16,6 +16,14 @@ LAYOUT = sandbox.SandboxLayout(
 
 
 def test_rlimits_cover_cpu_memory_files_and_processes() -> None:
+    assert sandbox.identity_argv(None) == []
+    assert sandbox.identity_argv(64001) == [
+        "setpriv",
+        "--reuid=64001",
+        "--regid=64001",
+        "--clear-groups",
+        "--",
+    ]
     argv = sandbox.rlimit_argv(LIMITS, cpu_s=11)
     assert argv[0] == "prlimit"
     assert argv[-1] == "--"

@@ -12,7 +12,9 @@
 # "images: step <name> refused: <why>" and the command's own output above it.
 #
 # Environment: IMAGES_DIR (default .tools/images) keeps the base rootfs between runs;
-# IMAGES_TAG (default dev); IMAGES_SKIP_RUN=1 builds without the run check.
+# IMAGES_TAG (default dev); IMAGES_SKIP_RUN=1 builds without the run check;
+# IMAGES_REQUIRE_COMPILE=1 also fails when the end-to-end compile through the three containers
+# does not end `applied` (otherwise its outcome is printed).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -84,7 +86,7 @@ make_rootfs() {
   # trusts what the machine trusts (an egress proxy's CA, if any) and uses the same apt sources.
   if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
     cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
-    chroot "$rootfs" update-ca-certificates >/dev/null
+    chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
   fi
   if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
     rm -f "$rootfs/etc/apt/sources.list"
@@ -104,7 +106,7 @@ import_base() {
     return 0
   fi
   tar --exclude=./.texpipe-base-done -C "$rootfs" -c . |
-    "${podman[@]}" import --change 'CMD ["python3"]' - "$base_image" >/dev/null
+    "${podman[@]}" import --quiet --change 'CMD ["python3"]' - "$base_image" >/dev/null
   touch "$stamp"
 }
 
@@ -123,7 +125,9 @@ build_image() {
 }
 
 run_check() {
-  .venv/bin/python scripts/images/run_check.py --tag "$tag"
+  local flags=(--tag "$tag")
+  [[ ${IMAGES_REQUIRE_COMPILE:-0} == 1 ]] && flags+=(--require-compile)
+  .venv/bin/python scripts/images/run_check.py "${flags[@]}"
 }
 
 step "root" require_root

@@ -8,7 +8,10 @@ on 127.0.0.1, podman's runc runtime, and explicit ulimits (podman's defaults fai
 
     .venv/bin/python scripts/images/run_check.py [--tag dev]
 
-Exit status 0 when every container answered /health and the api answered /ready.
+Then one document goes through all three containers (a tenant token from the api image's
+``create-token``, ``POST /v1/documents`` with ``compile: true``, the job long-polled until
+final). Exit status 0 when every container answered /health and /ready; with ``--require-compile``
+the document's job must also end ``applied`` (without it, its outcome is printed).
 """
 
 import argparse
@@ -48,7 +51,17 @@ RUN_FLAGS = [
     _ulimit("nofile", resource.RLIMIT_NOFILE, 16384),
     _ulimit("nproc", resource.RLIMIT_NPROC, 8192),
 ]
+# As in the compose files: bubblewrap's namespaces (and its sethostname) are refused by the
+# default seccomp profile; bwrap installs its own filter for the TeX processes.
+COMPILER_FLAGS = (
+    "--security-opt=seccomp=unconfined",
+    # bwrap mounts a fresh /proc, which the kernel refuses while the runtime masks /proc paths.
+    "--security-opt=unmask=ALL",
+)
 HEALTH_TIMEOUT_S = 120.0
+COMPILE_TIMEOUT_S = 180.0
+FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
+HELLO = "\\documentclass{article}\\begin{document}Hello from the images.\\end{document}\n"
 PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
 
 
@@ -76,9 +89,11 @@ def vhost(name: str) -> Iterator[str]:
 
 
 @contextmanager
-def container(name: str, image: str, env: dict[str, str]) -> Iterator[str]:
+def container(
+    name: str, image: str, env: dict[str, str], extra: tuple[str, ...] = ()
+) -> Iterator[str]:
     env_flags = [f"--env={k}={v}" for k, v in env.items()]
-    sh([*PODMAN, "run", "--detach", f"--name={name}", *RUN_FLAGS, *env_flags, image])
+    sh([*PODMAN, "run", "--detach", f"--name={name}", *RUN_FLAGS, *extra, *env_flags, image])
     try:
         yield name
     finally:
@@ -116,9 +131,45 @@ def logs(name: str) -> str:
     return done.stdout + done.stderr
 
 
+def api_token(image: str, db_url: str) -> str:
+    """A tenant token made by the api image's own command."""
+    done = sh(
+        [*PODMAN, "run", "--rm", *RUN_FLAGS, f"--env=TEXPIPE_DATABASE_URL={db_url}",
+         "--entrypoint=texpipe-api", image, "create-token", "--tenant", "images-check"]
+    )  # fmt: skip
+    return done.stdout.strip().splitlines()[-1]
+
+
+def compile_through(api: str, token: str, failures: list[str]) -> dict[str, object]:
+    """One document through api -> compiler -> applier -> api, every hop a container."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    body = json.dumps({"files": {"main.tex": HELLO}, "compile": True}).encode()
+    url = f"{api}/v1/documents"
+    request = urllib.request.Request(url, body, headers, method="POST")  # noqa: S310 - loopback
+    started = time.monotonic()
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+        created = json.loads(answer.read())
+    job: dict[str, object] = {"state": "queued"}
+    while job["state"] not in FINAL and time.monotonic() - started < COMPILE_TIMEOUT_S:
+        url = f"{api}/v1/jobs/{created['job_id']}?wait=20"
+        poll = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback
+        with urllib.request.urlopen(poll, timeout=30) as answer:  # noqa: S310 - loopback
+            job = json.loads(answer.read())
+    result = {"state": job["state"], "engine": job.get("engine"), "seconds": round(
+        time.monotonic() - started, 2), "error": job.get("error")}  # fmt: skip
+    if job["state"] != "applied":
+        failures.append(f"the test document ended {job['state']}: {job.get('error')}")
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tag", default="dev")
+    parser.add_argument(
+        "--require-compile",
+        action="store_true",
+        help="fail when the end-to-end compile does not end applied (else it is reported only)",
+    )
     args = parser.parse_args()
     suffix = secrets.token_hex(4)
     token = secrets.token_urlsafe(24)
@@ -163,7 +214,10 @@ def main() -> int:
         names = {}
         for svc in ("api", "compiler", "applier"):
             name = f"texpipe-check-{svc}-{suffix}"
-            stack.enter_context(container(name, f"localhost/texpipe-{svc}:{args.tag}", envs[svc]))
+            extra = COMPILER_FLAGS if svc == "compiler" else ()
+            stack.enter_context(
+                container(name, f"localhost/texpipe-{svc}:{args.tag}", envs[svc], extra)
+            )
             names[svc] = name
         report: dict[str, dict[str, object]] = {}
         for svc, name in names.items():
@@ -176,9 +230,22 @@ def main() -> int:
                 continue
             status, body, took = wait_for(f"{base}/ready", name, timeout_s=60)
             report[svc] |= {"ready": status, "ready_body": body[:300]}
-            if svc == "api" and status != 200:
-                failures.append(f"api /ready answered {status}: {body[:300]}")
+            if status != 200:
+                failures.append(f"{svc} /ready answered {status}: {body[:300]}")
                 print(logs(name), file=sys.stderr)
+        if not failures:
+            compile_failures: list[str] = []
+            report["compile"] = compile_through(
+                f"http://127.0.0.1:{ports['api']}", api_token(image, db_url), compile_failures
+            )
+            for failure in compile_failures:
+                print(f"images: end-to-end compile did not pass: {failure}", file=sys.stderr)
+            if args.require_compile:
+                failures += compile_failures
+            if compile_failures:
+                for svc in ("compiler", "applier"):
+                    print(f"--- {svc} logs", file=sys.stderr)
+                    print(logs(names[svc]), file=sys.stderr)
         print(json.dumps(report, indent=2))
     for failure in failures:
         print(f"images: run check refused: {failure}", file=sys.stderr)

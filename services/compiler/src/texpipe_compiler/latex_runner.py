@@ -9,13 +9,17 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import structlog
 from texpipe_contracts.v1 import Engine
 
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler import passes
 from texpipe_compiler.bundle_reader import ProjectFile
+from texpipe_compiler.errors import SandboxError
 from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_compiler.sandbox_session import RunResult, SandboxSession
+
+log = structlog.get_logger(__name__)
 
 SIGXFSZ = 25
 SIGXCPU = 24
@@ -30,6 +34,7 @@ class RunStatus(enum.Enum):
     NO_OUTPUT = "no_output"
     TOO_LARGE = "too_large"
     CPU_LIMIT = "cpu_limit"
+    ABORTED = "aborted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,26 +109,44 @@ class LatexRunner:
         names = cmd.output_names(engine, main_file)
         to_write = project_files_for(engine, main_file, files)
         async with self._launcher.session(uid, cpu_s) as session:
-            await session.put(to_write)
-            if engine is Engine.LUALATEX and self._luatex_cache:
-                # A private copy: a job can poison only its own font cache (NOTES.md).
-                await session.copytree(self._luatex_cache, cmd.TEXMF_VAR_DIR)
-            if engine is Engine.TECTONIC:
-                result, count = await self._run(session, cmd.engine_argv(engine, main_file)), 1
+            try:
+                return await self._compile_in(session, to_write, main_file, engine, names)
+            except SandboxError as exc:
+                # The sandbox started, then broke the protocol or died: what ran inside it
+                # (the document) did that. An outcome, not a reason to redeliver.
+                log.warning("sandbox_aborted", reason=str(exc))
+                return RunOutcome(RunStatus.ABORTED, None, b"", str(exc).encode(), 0)
+
+    async def _compile_in(
+        self,
+        session: SandboxSession,
+        to_write: list[ProjectFile],
+        main_file: str,
+        engine: Engine,
+        names: cmd.OutputNames,
+    ) -> RunOutcome:
+        await session.put(to_write)
+        if engine is Engine.LUALATEX and self._luatex_cache:
+            # A private copy: a job can poison only its own font cache (NOTES.md).
+            await session.copytree(self._luatex_cache, cmd.TEXMF_VAR_DIR)
+        if engine is Engine.TECTONIC:
+            result, count = await self._run(session, cmd.engine_argv(engine, main_file)), 1
+        else:
+            result, count = await self._passes(session, engine, main_file, names, to_write)
+        log_read = await session.read(
+            names.log, max_bytes=self._limits.max_log_bytes, truncate=True
+        )
+        log_bytes = log_read.data if log_read.status in {"ok", "truncated"} else b""
+        status = _status_of(result)
+        pdf: bytes | None = None
+        if status is RunStatus.OK:
+            read = await session.read(names.pdf, max_bytes=self._limits.max_pdf_bytes)
+            if read.status == "ok" and read.data:
+                pdf = read.data
+            elif read.status == "too_large":
+                status = RunStatus.TOO_LARGE
             else:
-                result, count = await self._passes(session, engine, main_file, names, to_write)
-            log = await session.read(names.log, max_bytes=self._limits.max_log_bytes, truncate=True)
-            log_bytes = log.data if log.status in {"ok", "truncated"} else b""
-            status = _status_of(result)
-            pdf: bytes | None = None
-            if status is RunStatus.OK:
-                read = await session.read(names.pdf, max_bytes=self._limits.max_pdf_bytes)
-                if read.status == "ok" and read.data:
-                    pdf = read.data
-                else:
-                    status = (
-                        RunStatus.TOO_LARGE if read.status == "too_large" else RunStatus.NO_OUTPUT
-                    )
+                status = RunStatus.NO_OUTPUT
         return RunOutcome(status, pdf, log_bytes, result.output, count)
 
     async def _run(self, session: SandboxSession, argv: list[str]) -> RunResult:

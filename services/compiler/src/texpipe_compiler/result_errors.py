@@ -25,6 +25,9 @@ def error_for_run(run: RunOutcome, engine: Engine) -> tuple[str, CompileErrorInf
     if run.status is RunStatus.CPU_LIMIT:
         message = "the compile used up its CPU time and was stopped"
         return shown, simple_error(ErrorCode.TIMEOUT, message, log_tail(shown))
+    if run.status is RunStatus.ABORTED:
+        message = "the compile's sandbox stopped answering (the document broke it)"
+        return shown, simple_error(ErrorCode.NO_OUTPUT, message, log_tail(shown))
     if run.status is RunStatus.NO_OUTPUT:
         message = "TeX finished without writing a PDF"
         return shown, simple_error(ErrorCode.NO_OUTPUT, message, log_tail(shown))

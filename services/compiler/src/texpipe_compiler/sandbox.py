@@ -81,11 +81,13 @@ class SandboxLayout:
 
 
 def identity_argv(uid: int | None) -> list[str]:
-    """``setpriv`` drops root for ``uid`` (as uid and gid, no supplementary groups) before
-    anything else runs; nothing when the service is not root (it is unprivileged already)."""
-    if uid is None:
-        return []
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    """``setpriv``: the sandbox dies with the service (the parent-death signal is set from
+    the first instruction of bwrap, before bwrap sets its own), and when the service is root,
+    root is dropped for ``uid`` (as uid and gid, no supplementary groups)."""
+    argv = ["setpriv", "--pdeathsig=KILL"]
+    if uid is not None:
+        argv += [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    return [*argv, "--"]
 
 
 def rlimit_argv(limits: SandboxLimits, cpu_s: int) -> list[str]:

@@ -23,6 +23,8 @@ from typing import Any, BinaryIO
 
 PR_SET_DUMPABLE = 4
 CHUNK = 65536
+MAX_LIST_DEPTH = 16
+MAX_LIST_ENTRIES = 100_000
 Reply = tuple[dict[str, Any], bytes]
 
 
@@ -144,18 +146,31 @@ def op_read(root: str, header: dict[str, Any]) -> Reply:
 
 
 def op_list(root: str, header: dict[str, Any]) -> Reply:
-    """Relative paths of regular files under root that end with one of the suffixes."""
+    """Relative paths of regular files under root that end with one of the suffixes.
+
+    Iterative and bounded (depth, entries seen): a document may have made a huge tree.
+    """
     suffixes, limit = tuple(header["suffixes"]), int(header["max"])
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            if name.endswith(suffixes) and stat.S_ISREG(os.lstat(full).st_mode):
-                found.append(os.path.relpath(full, root))
+    pending, seen = [(root, 0)], 0
+    while pending:
+        directory, depth = pending.pop()
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name, reverse=True)
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > MAX_LIST_ENTRIES:
+                return {"paths": found, "truncated": True}, b""
+            if entry.is_dir(follow_symlinks=False):
+                if depth < MAX_LIST_DEPTH:
+                    pending.append((entry.path, depth + 1))
+            elif entry.is_file(follow_symlinks=False) and entry.name.endswith(suffixes):
+                found.append(os.path.relpath(entry.path, root))
                 if len(found) >= limit:
-                    return {"paths": found, "truncated": True}, b""
-    return {"paths": found, "truncated": False}, b""
+                    return {"paths": sorted(found), "truncated": True}, b""
+    return {"paths": sorted(found), "truncated": False}, b""
 
 
 def op_copytree(root: str, header: dict[str, Any]) -> Reply:
@@ -202,7 +217,7 @@ def main() -> int:
             return 0
         try:
             result = _dispatch(root, header, payload)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, RecursionError) as exc:
             result = {"error": f"{type(exc).__name__}: {exc}"}, b""
         _reply(out, *result)
     return 0

@@ -153,6 +153,10 @@ EXTRA_ATTACKS = {
         ),
     ),
     "dev-zero": (Engine.PDFLATEX, tex(r"\input{/dev/zero}")),
+    "deep-directory-tree": (
+        Engine.LUALATEX,
+        tex(r"\directlua{local p = 'd' for i = 1, 1500 do lfs.mkdir(p) p = p .. '/d' end} Deep."),
+    ),
     "tectonic-absolute-read": (
         Engine.TECTONIC,
         tex(r"\input{/tmp/texpipe-canary.tex} \input{../../../tmp/texpipe-canary.tex}"),
@@ -170,6 +174,20 @@ async def test_extra_attack_is_contained(
     assert time.monotonic() - started < TIMEOUT_MS / 1000 + 1.5
     await assert_contained(s3_store, result, secret, sandbox_uids)
     assert all(p.read_text().strip() == secret for p in CANARY_FILES), "a canary was changed"
+
+
+async def test_an_output_swapped_for_a_link_never_leaves_the_sandbox(
+    secret: str, manager: CompileManager, s3_store: S3Store
+) -> None:
+    body = (
+        r"\directlua{luatexbase.add_to_callback('wrapup_run', function()"
+        r" os.remove('output.pdf') lfs.link('/etc/texmf/web2c/texmf.cnf', 'output.pdf', true)"
+        r" end, 'swap')} Swapped."
+    )
+    result = await submit(manager, s3_store, raw_tar(tex(body)), Engine.LUALATEX)
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None
+    assert result.error.code is ErrorCode.NO_OUTPUT
 
 
 @pytest.mark.parametrize(

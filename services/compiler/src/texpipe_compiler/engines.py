@@ -6,6 +6,7 @@ update (new formats) never serves a PDF built by the old one.
 
 import asyncio
 import hashlib
+import os
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class EngineInfo:
     engine: Engine
     version: str
     fingerprint: str
+    binary: str
 
 
 class Engines:
@@ -65,6 +67,11 @@ class Engines:
             for e in sorted(self._enabled)
             if e not in self._found
         ]
+        problems += [
+            f"{info.engine.value}: {info.binary} is gone"
+            for info in self._found.values()
+            if not os.access(info.binary, os.X_OK)
+        ]
         if problems:
             raise RuntimeError("; ".join(problems))
 
@@ -94,14 +101,15 @@ def _sha256_file(path: Path) -> str:
 
 async def _probe_tex(engine: Engine) -> EngineInfo:
     program, kpse_engine = _TEX_PROGRAMS[engine]
-    if shutil.which(program, path="/usr/bin:/bin") is None:
+    binary = shutil.which(program, path="/usr/bin:/bin")
+    if binary is None:
         raise RuntimeError(f"{program} not found")
     version = await _first_line(program, "--version")
     fmt = await _first_line(
         "kpsewhich", f"-engine={kpse_engine}", f"-progname={program}", f"{program}.fmt"
     )
     fingerprint = await asyncio.to_thread(_sha256_file, Path(fmt))
-    return EngineInfo(engine, version, fingerprint)
+    return EngineInfo(engine, version, fingerprint, binary)
 
 
 async def _probe_tectonic(root: Path) -> EngineInfo:
@@ -111,7 +119,7 @@ async def _probe_tectonic(root: Path) -> EngineInfo:
     if not any((root / "cache" / "formats").glob("*.fmt")):
         raise RuntimeError(f"no prebuilt format under {root}/cache (run: make tectonic)")
     version = await _first_line(str(binary), "--version")
-    return EngineInfo(Engine.TECTONIC, version, checksum.read_text().strip())
+    return EngineInfo(Engine.TECTONIC, version, checksum.read_text().strip(), str(binary))
 
 
 async def probe_engines(enabled: Iterable[Engine], tectonic_root: Path) -> Engines:

@@ -81,13 +81,15 @@ class SandboxLayout:
 
 
 def identity_argv(uid: int | None) -> list[str]:
-    """``setpriv``: the sandbox dies with the service (the parent-death signal is set from
-    the first instruction of bwrap, before bwrap sets its own), and when the service is root,
-    root is dropped for ``uid`` (as uid and gid, no supplementary groups)."""
-    argv = ["setpriv", "--pdeathsig=KILL"]
-    if uid is not None:
-        argv += [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-    return [*argv, "--"]
+    """``setpriv`` drops root for ``uid`` (as uid and gid, no supplementary groups) before
+    anything else runs; nothing when the service is not root (it is unprivileged already).
+
+    No parent-death signal here: bwrap sets its own once its sandbox is set up; one set
+    earlier could kill bwrap mid-setup and strand the sandbox's init, waiting for it.
+    """
+    if uid is None:
+        return []
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
 
 
 def rlimit_argv(limits: SandboxLimits, cpu_s: int) -> list[str]:

@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import json
 import os
+import selectors
 import stat
 import subprocess
 import sys
@@ -105,11 +106,22 @@ def op_run(root: str, header: dict[str, Any]) -> Reply:
     assert proc.stdout is not None
     kept, truncated = bytearray(), False
     # Drain everything (a full pipe would block the program), keep the first ``cap`` bytes.
-    while chunk := os.read(proc.stdout.fileno(), CHUNK):
-        room = cap - len(kept)
-        if room > 0:
-            kept += chunk[:room]
-        truncated = truncated or len(chunk) > room
+    # The host never writes while a program runs: stdin readable means the host is gone
+    # (EOF), and then the driver exits, which takes the whole sandbox with it (pid 1 exits).
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ, "output")
+        selector.register(sys.stdin, selectors.EVENT_READ, "host")
+        while True:
+            events = selector.select()
+            if any(key.data == "host" for key, _ in events):
+                os._exit(3)
+            chunk = os.read(proc.stdout.fileno(), CHUNK)
+            if not chunk:
+                break
+            room = cap - len(kept)
+            if room > 0:
+                kept += chunk[:room]
+            truncated = truncated or len(chunk) > room
     code = proc.wait()
     result = {"exit": code, "signal": None} if code >= 0 else {"exit": None, "signal": -code}
     return {**result, "truncated": truncated}, bytes(kept)

@@ -5,6 +5,7 @@ queue the way the applier reads them.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -286,12 +287,31 @@ async def wait_no_process(uids: range, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while left := list(processes_of(uids)):
         if time.monotonic() > deadline:
-            detail = subprocess.run(
-                ["ps", "-o", "pid,ppid,uid,stat,lstart,args", "-u", ",".join(map(str, uids))],
-                capture_output=True, text=True, check=False,
-            ).stdout  # fmt: skip
-            raise AssertionError(f"left running: {left}\n{detail}")
+            raise AssertionError(f"left running: {left}\n{describe_processes(uids)}")
         await asyncio.sleep(0.05)
+
+
+def describe_processes(uids: range) -> str:
+    """ps lines and /proc status of the processes running as ``uids`` (for a failure)."""
+    users = ",".join(map(str, uids))
+    pids = subprocess.run(
+        ["ps", "-o", "pid=", "-u", users], capture_output=True, text=True, check=False
+    ).stdout.split()
+    detail = subprocess.run(
+        ["ps", "-o", "pid,ppid,uid,stat,args", "-u", users],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            detail += "".join(
+                line + "\n"
+                for line in status.splitlines()
+                if line.startswith(("Pid", "PPid", "NSpid", "State", "Sig"))
+            )
+    return detail
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -333,6 +333,11 @@ async def kill_mid_compile(
     await asyncio.to_thread(process.start)
     try:
         await wait_for_event(process, "compile_started", job_id)
+        # Mid-compile: TeX runs. (Killed during bwrap's own setup, bwrap 0.8 can strand its
+        # sandbox's init: its launcher takes the parent-death signal before it releases it.)
+        while not {"pdflatex", "pdftex"} & set(processes_of(uids)):
+            assert process.running, process.tail()
+            await asyncio.sleep(0.02)
         assert process.process is not None
         os.kill(process.process.pid, signal.SIGKILL)
         await asyncio.to_thread(process.process.wait)

@@ -54,6 +54,7 @@ lint: venv ## ruff, import rules, committed contracts
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m texpipe_contracts.schema_gen --check contracts
+	bash scripts/lint-delivery.sh
 
 .PHONY: typecheck
 typecheck: venv ## mypy --strict over every package
@@ -77,6 +78,10 @@ down: ## stop what 'make up' started, and only that
 .PHONY: demo
 demo: up ## compile every document of the corpus through the api and print a table
 	$(PY) -m texpipe_testing.demo $(CORPUS)
+
+.PHONY: images
+images: venv ## build the three images with podman from a local Debian base, then run-check them
+	bash scripts/images/build.sh
 
 .PHONY: clean
 clean: ## remove the virtualenv and caches

@@ -37,6 +37,7 @@ BROKER_PING_TIMEOUT_S = 1.0
 OUTPUT_CAP_BYTES = 256 * 1024
 MAX_AUX_BYTES = 8 * 1024 * 1024
 MAX_AUX_FILES = 500
+SERVICE_THREADS_ALLOWANCE = 256
 
 log = structlog.get_logger(__name__)
 
@@ -52,13 +53,18 @@ def _runner_limits(settings: Settings) -> RunnerLimits:
     )
 
 
-def _sandbox_limits(settings: Settings) -> SandboxLimits:
+def _sandbox_limits(settings: Settings, shared_uid: bool) -> SandboxLimits:
+    processes = settings.sandbox_processes
+    if shared_uid:
+        # Not root: every sandbox runs as the service's own uid, and RLIMIT_NPROC counts all
+        # of that uid's processes and threads (the service's included), not one job's.
+        processes = processes * settings.compiler_concurrency + SERVICE_THREADS_ALLOWANCE
     return SandboxLimits(
         address_space_bytes=settings.sandbox_memory_bytes,
         # A PDF over the cap must be cut short by the kernel, not read whole.
         file_size_bytes=max(settings.sandbox_file_bytes, settings.max_pdf_bytes + 1),
         open_files=settings.sandbox_open_files,
-        processes=settings.sandbox_processes,
+        processes=processes,
         tmpfs_bytes=settings.sandbox_tmpfs_bytes,
     )
 
@@ -109,13 +115,13 @@ def create_app(settings: Settings) -> FastStream:
             engines = await probe_engines(settings.compiler_engines, settings.tectonic_dir)
             cache_dir = await asyncio.to_thread(_private_cache_dir)
             stack.callback(shutil.rmtree, cache_dir, True)
+            uid_base = settings.sandbox_uid_base if os.geteuid() == 0 else None
             launcher = SandboxLauncher(
                 _layout(settings, engines, cache_dir),
-                _sandbox_limits(settings),
+                _sandbox_limits(settings, shared_uid=uid_base is None),
                 await asyncio.to_thread(seccomp_program),
             )
             runner = LatexRunner(launcher, _runner_limits(settings), settings.source_date_epoch)
-            uid_base = settings.sandbox_uid_base if os.geteuid() == 0 else None
             slots = SlotPool(settings.compiler_concurrency, uid_base)
             manager = CompileManager(_policy(settings), OutputStore(store), runner, engines, slots)
             context.set_global(deps.CONSUMER, CompileConsumer(broker, topo, manager, InFlight()))

@@ -25,7 +25,10 @@ from texpipe_contracts.v1 import (
 )
 from texpipe_servicekit.s3 import S3Store
 
-SHARED = Path(os.environ.get("TEXPIPE_SHARED_DIR", "/work/shared"))
+# The shared folder lies beside the checkout (as in CI), unless the environment says otherwise.
+SHARED = Path(
+    os.environ.get("TEXPIPE_SHARED_DIR", Path(__file__).resolve().parents[4].parent / "shared")
+)
 CORPUS = SHARED / "corpus"
 HOSTILE = SHARED / "corpus-hostile"
 CANARY_FILES = (Path("/tmp/texpipe-canary.txt"), Path("/tmp/texpipe-canary.tex"))

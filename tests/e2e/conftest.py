@@ -37,6 +37,7 @@ def pipeline(
         "TEXPIPE_API_URL": f"http://127.0.0.1:{api_port}",
         "LATEX_COMPILE_TIMEOUT_MS": str(COMPILE_TIMEOUT_MS),
         "TEXPIPE_COMPILER_CONCURRENCY": "2",
+        "TEXPIPE_DB_POOL_MAX": "8",
         # Short retry delays so that an outage test does not take minutes.
         "TEXPIPE_APPLY_RETRY_BASE_S": "0.5",
         "TEXPIPE_APPLY_RETRY_CAP_S": "5",

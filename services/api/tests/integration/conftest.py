@@ -69,7 +69,7 @@ def api_settings(
         max_files=20,
         max_source_bytes=64 * 1024,
         max_body_bytes=256 * 1024,
-        db_pool_max=60,
+        db_pool_max=20,  # the machine allows 100 connections, shared with other suites
     )
 
 

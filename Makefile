@@ -14,7 +14,7 @@ SRC := $(foreach m,$(MEMBERS),$(m)/src)
 export UV_PYTHON_DOWNLOADS := never
 
 APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
-	texlive-xetex texlive-luatex latexmk bubblewrap libseccomp2 poppler-utils
+	texlive-xetex texlive-luatex latexmk bubblewrap libseccomp2 poppler-utils python3
 
 .PHONY: help
 help: ## list the targets
@@ -61,8 +61,12 @@ typecheck: venv ## mypy --strict over every package
 	$(VENV)/bin/mypy $(SRC)
 
 .PHONY: test
-test: system-deps venv ## set up what is missing, then run the whole suite against real servers
+test: system-deps venv tectonic ## set up what is missing, then run the whole suite against real servers
 	$(VENV)/bin/pytest -q
+
+.PHONY: tectonic
+tectonic: venv ## Tectonic offline: static binary, bundle from the installed TeX Live, format (.tools/tectonic)
+	$(PY) services/compiler/scripts/install_tectonic.py --dest .tools/tectonic --uv $(UV)
 
 CORPUS ?= ../shared/corpus
 COMPILE_TIMEOUT_MS ?= 20000

@@ -83,6 +83,10 @@ down: ## stop what 'make up' started, and only that
 demo: up ## compile every document of the corpus through the api and print a table
 	$(PY) -m texpipe_testing.demo $(CORPUS)
 
+.PHONY: bench
+bench: up ## end-to-end latency against raw latexmk (the stack of 'make up'); see bench/README.md
+	$(PY) bench/e2e_latency.py --corpus $(CORPUS) --runs 20
+
 .PHONY: images
 images: venv ## build the three images with podman from a local Debian base, then run-check them
 	bash scripts/images/build.sh

@@ -31,6 +31,8 @@ def test_ordinary_paths_pass(path: str) -> None:
         ("sub/texmf.cnf", "not allowed"),
         ("main`touch x`.tex", "only letters"),
         ("name with space.tex", "only letters"),
+        ("a.tex\n", "only letters"),
+        ("dir\n/main.tex", "only letters"),
         ("a//b.tex", "empty"),
         ("/".join(["d"] * 9) + ".tex", "deeper"),
     ],

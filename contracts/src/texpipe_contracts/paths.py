@@ -41,7 +41,7 @@ def check_project_path(path: str) -> str:
             raise PathRuleError(f"path {path!r} has an empty, '.' or '..' component")
         if part.lower() in FORBIDDEN_NAMES:
             raise PathRuleError(f"path {path!r}: a file named {part!r} is not allowed")
-        if not _COMPONENT.match(part):
+        if not _COMPONENT.fullmatch(part):
             raise PathRuleError(
                 f"path {path!r}: each name may use only letters, digits, '_', '-', '+' and '.',"
                 " must not start with '-' or '.', and is at most 100 characters"

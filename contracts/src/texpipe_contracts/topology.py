@@ -186,7 +186,15 @@ def build_topology(namespace: str = "") -> Topology:
         ),
         dead_jobs_queue=QueueSpec(
             name("latex.dead-jobs"),
-            _quorum({"x-message-ttl": DEAD_JOBS_MAX_AGE_MS, "x-max-length": DLQ_MAX_LENGTH}),
+            # A full queue refuses new notices (the dead-lettering waits, at least once)
+            # rather than silently dropping old ones and leaving their jobs queued.
+            _quorum(
+                {
+                    "x-message-ttl": DEAD_JOBS_MAX_AGE_MS,
+                    "x-max-length": DLQ_MAX_LENGTH,
+                    "x-overflow": "reject-publish",
+                }
+            ),
             (BindingSpec(dlx.name, compile_name), BindingSpec(dlx.name, apply_name)),
         ),
         retry_queues=retry_queues,

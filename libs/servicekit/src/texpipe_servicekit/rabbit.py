@@ -1,6 +1,6 @@
 """FastStream helpers over the topology in contracts: declare it, dead-letter with a reason."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,6 +26,27 @@ DEAD_LETTERS = Counter(
 
 class UnroutableError(Exception):
     """The broker did not confirm a publish (no queue took it)."""
+
+
+BROKER_HEADER_PREFIXES = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
+"""Headers the broker adds while dead-lettering or redelivering."""
+BROKER_PING_TIMEOUT_S = 2.0
+
+
+def without_broker_history(headers: Mapping[str, Any]) -> dict[str, Any]:
+    """``headers`` minus the broker's own history, so a republished message starts clean and
+    its story is told by the ``x-texpipe-*`` headers texpipe sets."""
+    return {k: v for k, v in headers.items() if not k.startswith(BROKER_HEADER_PREFIXES)}
+
+
+def broker_check(broker: RabbitBroker) -> Callable[[], Awaitable[None]]:
+    """A /ready check that fails while the broker connection is down."""
+
+    async def check() -> None:
+        if not await broker.ping(timeout=BROKER_PING_TIMEOUT_S):
+            raise ConnectionError("the broker connection is down")
+
+    return check
 
 
 def is_confirmed(frame: object) -> bool:
@@ -87,7 +108,7 @@ async def dead_letter(
     """
     dead_key = str(source_queue.arguments["x-dead-letter-routing-key"])
     new_headers = {
-        **{k: v for k, v in headers.items() if not k.startswith("x-death")},
+        **without_broker_history(headers),
         topo.HEADER_REASON: reason[:1000],
         topo.HEADER_ERROR_CODE: code,
         topo.HEADER_ATTEMPT: attempts,

@@ -10,7 +10,7 @@ from faststream import ContextRepo, FastStream
 from faststream.rabbit import RabbitBroker
 from faststream.specification import AsyncAPI
 from texpipe_servicekit.ops import OpsServer
-from texpipe_servicekit.rabbit import declare_topology
+from texpipe_servicekit.rabbit import broker_check, declare_topology
 
 from texpipe_applier import deps
 from texpipe_applier.api_client import ApiClient
@@ -22,7 +22,6 @@ from texpipe_applier.redelivery import RabbitRedelivery
 
 API_KEEPALIVE_S = 30.0
 """Below the api's 65 s keep-alive (DESIGN.md), so the api never closes a socket we reuse."""
-BROKER_PING_TIMEOUT_S = 1.0
 
 log = structlog.get_logger(__name__)
 
@@ -40,10 +39,6 @@ def create_app(settings: Settings) -> FastStream:
     )
     broker.include_router(build_router(topo, settings.apply_prefetch))
     redelivery = RabbitRedelivery(broker, topo)
-
-    async def broker_reachable() -> None:
-        if not await broker.ping(timeout=BROKER_PING_TIMEOUT_S):
-            raise ConnectionError("the broker connection is down")
 
     @asynccontextmanager
     async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
@@ -74,7 +69,7 @@ def create_app(settings: Settings) -> FastStream:
             ops = OpsServer(
                 settings.ops_host,
                 settings.ops_port,
-                {"broker": broker_reachable, "api": api.health},
+                {"broker": broker_check(broker), "api": api.health},
             )
             await ops.start()
             log.info("applier_started", namespace=topo.namespace, api_url=settings.api_url)

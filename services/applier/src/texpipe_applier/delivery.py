@@ -10,6 +10,7 @@ from typing import Protocol
 from uuid import UUID
 
 import structlog
+from texpipe_contracts.errors import ErrorCode
 
 from texpipe_applier import metrics
 from texpipe_applier.answers import Action, Verdict
@@ -88,10 +89,9 @@ class ResultDelivery:
         if delay_s is None:
             reason = f"gave up after {tries} tries; last answer: {verdict.reason}"
             log.error("result_retries_exhausted", answer=verdict.answer.value, tries=tries)
-            await self._redelivery.dead_letter(
-                message, reason=reason, code=verdict.code, attempts=tries
-            )
-            metrics.DEAD_LETTERED.labels(code=verdict.code).inc()
+            code = ErrorCode.RETRIES_EXHAUSTED.value
+            await self._redelivery.dead_letter(message, reason=reason, code=code, attempts=tries)
+            metrics.DEAD_LETTERED.labels(code=code).inc()
             return
         log.warning(
             "result_retry_scheduled",

@@ -6,10 +6,7 @@ from datetime import datetime
 
 from aio_pika.abc import AbstractIncomingMessage
 from texpipe_contracts import topology
-
-# Headers the broker adds while dead-lettering or redelivering; a republished message starts
-# without them so that its history is ours (x-texpipe-*), not a previous hop's.
-BROKER_HEADER_PREFIXES = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
+from texpipe_servicekit.rabbit import without_broker_history
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +33,7 @@ class Received:
 
     def republish_headers(self, **overrides: object) -> dict[str, object]:
         """The headers to carry onto a republished copy, broker history removed."""
-        kept = {
-            key: value
-            for key, value in self.headers.items()
-            if not key.startswith(BROKER_HEADER_PREFIXES)
-        }
-        return {**kept, **overrides}
+        return {**without_broker_history(self.headers), **overrides}
 
 
 def received_from(message: AbstractIncomingMessage) -> Received:

@@ -413,7 +413,7 @@ async def test_result_invalid_forever_means_one_plus_eight_tries_then_a_dead_job
     entries = [e for e in await dlq_entries(applier_env) if e["job_id"] == str(event.job_id)]
     assert len(entries) == 1
     assert entries[0]["attempts"] == 9
-    assert entries[0]["code"] == ErrorCode.LATEX_JOB_RESULT_INVALID
+    assert entries[0]["code"] == ErrorCode.RETRIES_EXHAUSTED
     assert entries[0]["queue"] == declared.apply_dlq.name
     # Listing consumed nothing.
     assert (await dead_letters_by_job(amqp_url, declared))[str(event.job_id)].attempts == 9

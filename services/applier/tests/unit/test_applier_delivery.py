@@ -83,7 +83,7 @@ async def test_result_invalid_forever_is_tried_one_plus_eight_times_then_dead() 
     assert [d for _, d in broker.retries] == [1, 2, 4, 4, 4, 4, 4, 4]
     ((reason, code, attempts),) = broker.dead
     assert attempts == 9
-    assert code == "LATEX_JOB_RESULT_INVALID"
+    assert code == "RETRIES_EXHAUSTED"
     assert "9 tries" in reason
 
 

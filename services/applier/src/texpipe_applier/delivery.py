@@ -10,11 +10,12 @@ from typing import Protocol
 from uuid import UUID
 
 import structlog
+from texpipe_contracts.decoding import UndecodableMessageError, decode_message
 from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.v1 import CompileCompleted
 
 from texpipe_applier import metrics
 from texpipe_applier.answers import Action, Verdict
-from texpipe_applier.decode import UndecodableError, decode_result
 from texpipe_applier.received import Received
 from texpipe_applier.retry import RetryPolicy
 
@@ -55,14 +56,15 @@ class ResultDelivery:
         """Decide the fate of one message; returns the api's verdict (None if undecodable)."""
         tries = message.attempt + 1
         try:
-            event = decode_result(message.body)
-        except UndecodableError as exc:
+            event = decode_message(message.body, CompileCompleted)
+        except UndecodableMessageError as exc:
             # Loud: a producer sends something this applier cannot read.
-            log.error("result_undecodable", reason=exc.reason, code=exc.code, tries=tries)
+            code = exc.code.value
+            log.error("result_undecodable", reason=exc.reason, code=code, tries=tries)
             await self._redelivery.dead_letter(
-                message, reason=exc.reason, code=exc.code, attempts=tries
+                message, reason=exc.reason, code=code, attempts=tries
             )
-            metrics.DEAD_LETTERED.labels(code=exc.code).inc()
+            metrics.DEAD_LETTERED.labels(code=code).inc()
             return None
         with structlog.contextvars.bound_contextvars(
             job_id=str(event.job_id), message_id=str(event.message_id), attempt=message.attempt

@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
 from texpipe_applier.answers import Verdict, classify, unreachable
-from texpipe_applier.decode import CODE_UNKNOWN_VERSION
 from texpipe_applier.delivery import ResultDelivery
 from texpipe_applier.received import Received
 from texpipe_applier.retry import RetryPolicy
@@ -101,4 +100,4 @@ async def test_an_unknown_version_is_dead_lettered_without_calling_the_api() -> 
         Received(body=json.dumps(body).encode(), headers={})
     )
     assert api.calls == []
-    assert broker.dead[0][1:] == (CODE_UNKNOWN_VERSION, 1)
+    assert broker.dead[0][1:] == ("MESSAGE_UNKNOWN_VERSION", 1)

@@ -149,6 +149,14 @@ def bwrap_argv(
         str(limits.tmpfs_bytes),
         "--tmpfs",
         WORK_ROOT,
+        # Last of the mounts: bwrap's own root and its /dev are tmpfs the sandbox's uid may
+        # write, uncapped (half of the host's RAM). Read-only, they leave the size-capped
+        # /work as the only place a document can write; /dev/null and friends are bind mounts
+        # of their own and stay usable, as does /work (a mount of its own).
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
         "--chdir",
         WORK_ROOT,
         "--seccomp",

@@ -190,6 +190,45 @@ async def test_an_output_swapped_for_a_link_never_leaves_the_sandbox(
     assert result.error.code is ErrorCode.NO_OUTPUT
 
 
+OUTSIDE_WRITES = r"""
+\directlua{
+  for _, path in ipairs({"/x", "/dev/x", "/dev/shm/x", "/opt/x", "/proc/x"}) do
+    local f, err = io.open(path, "w")
+    if f then
+      local ok = f:write(string.rep("x", 1048576))
+      f:close()
+      texio.write_nl("OUTSIDE-WROTE " .. path .. " " .. tostring(ok))
+    else
+      texio.write_nl("OUTSIDE-REFUSED " .. path .. ": " .. tostring(err))
+    end
+  end
+  for _, dir in ipairs({"/made", "/dev/made"}) do
+    local ok, err = lfs.mkdir(dir)
+    texio.write_nl("OUTSIDE-MKDIR " .. dir .. " " .. tostring(ok) .. " " .. tostring(err))
+  end
+  local f = io.open("/work/tmp/inside.txt", "w")
+  texio.write_nl("INSIDE-WROTE " .. tostring(f and true or false))
+}
+Writes tried.
+"""
+
+
+async def test_nothing_outside_the_work_tmpfs_is_writable(
+    manager: CompileManager, s3_store: S3Store
+) -> None:
+    """bwrap's own / and /dev are uncapped tmpfs (half of RAM): they must be read-only, or a
+    document fills the host's memory past the work tmpfs's cap."""
+    result = await submit(manager, s3_store, raw_tar(tex(OUTSIDE_WRITES)), Engine.LUALATEX)
+    assert result.outcome is Outcome.SUCCEEDED, result.error
+    _, log = await outputs_of(s3_store, result)
+    assert "INSIDE-WROTE true" in log
+    assert "OUTSIDE-WROTE" not in log
+    assert log.count("OUTSIDE-REFUSED") == 5
+    # LuaTeX's io.open gives no reason; lfs does: the file system is read-only.
+    assert "OUTSIDE-MKDIR /made nil Read-only file system" in log
+    assert "OUTSIDE-MKDIR /dev/made nil Read-only file system" in log
+
+
 @pytest.mark.parametrize(
     ("name", "bundle", "main_file"),
     [

@@ -67,6 +67,20 @@ def test_bwrap_isolates_everything_and_shows_only_what_tex_needs() -> None:
     assert "--share-net" not in argv
 
 
+def test_only_the_work_tmpfs_is_writable() -> None:
+    """/ and /dev are made read-only after every other mount (a remount applies to what is
+    mounted by then, and mounts made later would land in a read-only tree)."""
+    argv = sandbox.bwrap_argv(LAYOUT, LIMITS, seccomp_fd=7, info_fd=8)
+    mount_ops = [
+        i
+        for i, a in enumerate(argv)
+        if a in {"--ro-bind", "--ro-bind-try", "--bind", "--proc", "--dev", "--tmpfs", "--symlink"}
+    ]
+    remounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--remount-ro"]
+    assert remounts == ["/dev", "/"]
+    assert argv.index("--remount-ro") > max(mount_ops)
+
+
 def test_the_driver_runs_isolated_python() -> None:
     argv = sandbox.driver_argv(LAYOUT, "print(1)")
     assert argv[:5] == ["/usr/bin/python3", "-I", "-S", "-B", "-c"]

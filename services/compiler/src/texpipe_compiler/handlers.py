@@ -9,6 +9,16 @@ from texpipe_servicekit.rabbit import rabbit_queue
 from texpipe_compiler.deps import CompileConsumerDep
 
 
+async def raw_body(msg: RabbitMessage) -> bytes:
+    """Leave the body undecoded: ``decode.decode_request`` reads it and says what is wrong.
+
+    FastStream's own decoder parses a JSON content type before the handler runs; a body that
+    is not JSON would fail there, outside the handler, and with manual acks stay unsettled
+    (holding a prefetch slot) until the broker's ack timeout.
+    """
+    return msg.body
+
+
 def build_router(topology: Topology, concurrency: int) -> RabbitRouter:
     """A router consuming ``topology``'s compile queue, ``concurrency`` messages at once."""
     router = RabbitRouter()
@@ -19,6 +29,7 @@ def build_router(topology: Topology, concurrency: int) -> RabbitRouter:
         rabbit_queue(topology.compile_queue),
         ack_policy=AckPolicy.MANUAL,
         channel=Channel(prefetch_count=concurrency),
+        decoder=raw_body,
     )
     async def on_compile_requested(msg: RabbitMessage, consumer: CompileConsumerDep) -> None:
         """Compile one revision (latex.compile.requested) and publish latex.compile.completed."""

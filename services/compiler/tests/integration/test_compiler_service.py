@@ -35,6 +35,7 @@ from faststream.rabbit import RabbitBroker
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_contracts import topology as topo
 from texpipe_contracts.bundle import source_key
+from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.topology import Topology, build_topology
 from texpipe_contracts.v1 import (
     CompileCompleted,
@@ -72,9 +73,9 @@ class Pipeline:
 
     async def __aenter__(self) -> "Pipeline":
         self._connection = await aio_pika.connect(self._url)
-        self._channel = await self._connection.channel(publisher_confirms=True)
-        self._exchange = await self._channel.get_exchange(self.topology.exchange.name)
-        apply_queue = await self._channel.get_queue(self.topology.apply_queue.name)
+        self.channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await self.channel.get_exchange(self.topology.exchange.name)
+        apply_queue = await self.channel.get_queue(self.topology.apply_queue.name)
         await apply_queue.consume(self._on_result)
         return self
 
@@ -130,7 +131,7 @@ class Pipeline:
         self, count: int, timeout: float = 30.0
     ) -> list[aio_pika.abc.AbstractIncomingMessage]:
         """The first ``count`` messages of the compile DLQ (acked)."""
-        queue = await self._channel.get_queue(self.topology.compile_dlq.name)
+        queue = await self.channel.get_queue(self.topology.compile_dlq.name)
         found: list[aio_pika.abc.AbstractIncomingMessage] = []
         deadline = time.monotonic() + timeout
         while len(found) < count and time.monotonic() < deadline:
@@ -258,27 +259,80 @@ async def test_a_repeated_source_is_a_cache_hit_without_tex(
         assert json.loads(response.read())["status"] == "ready"
 
 
+def hello_doc(text: str = "Hello") -> list[ProjectFile]:
+    """A one-page document, unique (never a cache hit)."""
+    source = (
+        f"\\documentclass{{article}}\\begin{{document}}{text} {secrets.token_hex(6)}."
+        "\\end{document}\n"
+    )
+    return [ProjectFile("main.tex", source.encode())]
+
+
 async def test_unparseable_and_unknown_version_messages_are_dead_lettered(
     compiler: ServiceProcess, pipeline: Pipeline
 ) -> None:
-    await pipeline.publish_raw(b"{not json", message_id="bad-1")
+    """Each bad message is dead-lettered with its reason and acked: none of them holds one of
+    the compiler's two prefetch slots, so a good request after them still compiles."""
+    json_type = {"content_type": "application/json"}
+    await pipeline.publish_raw(b"{not json", message_id="bad-1", **json_type)
     await pipeline.publish_raw(
         json.dumps({"schema_name": "latex.compile.requested", "schema_version": 2}).encode(),
         message_id="bad-2",
+        **json_type,
     )
-    dead = await pipeline.dead_letters(2)
+    await pipeline.publish_raw(b"[" * 50_000 + b"]" * 50_000, message_id="bad-3", **json_type)
+    await pipeline.publish_raw(b"\xff\xfe not utf-8", message_id="bad-4")
+    good = await pipeline.request(hello_doc(), Engine.PDFLATEX)
+    dead = await pipeline.dead_letters(4)
     reasons = {m.message_id: str(m.headers[topo.HEADER_REASON]) for m in dead}
+    codes = {m.message_id: m.headers[topo.HEADER_ERROR_CODE] for m in dead}
     assert "not JSON" in reasons["bad-1"]
     assert "version 2" in reasons["bad-2"]
+    assert "nested" in reasons["bad-3"]
+    assert "not JSON" in reasons["bad-4"]
+    assert codes == {
+        "bad-1": ErrorCode.MESSAGE_MALFORMED.value,
+        "bad-2": ErrorCode.MESSAGE_UNKNOWN_VERSION.value,
+        "bad-3": ErrorCode.MESSAGE_MALFORMED.value,
+        "bad-4": ErrorCode.MESSAGE_MALFORMED.value,
+    }
+    assert (await pipeline.result(good)).outcome is Outcome.SUCCEEDED
+    assert compiler.running
+
+
+async def test_a_result_the_broker_cannot_route_is_published_again(
+    compiler: ServiceProcess, pipeline: Pipeline
+) -> None:
+    """A returned publish is not a confirm: the request is given back, not acked, and its
+    result reaches the apply queue once the queue is bound again."""
+    exchange = pipeline.topology.exchange.name
+    queue = await pipeline.channel.get_queue(pipeline.topology.apply_queue.name)
+    await queue.unbind(exchange, topo.COMPILE_COMPLETED_V1)
+    try:
+        request = await pipeline.request(hello_doc("Unroutable"), Engine.PDFLATEX)
+        job_id = str(request.job_id)
+        # The compiler tried to publish: either it gave the request back (right) or it
+        # counted the returned publish as done (the bug).
+        await wait_for_any_event(compiler, {"message_not_handled", "result_published"}, job_id)
+    finally:
+        await queue.bind(exchange, topo.COMPILE_COMPLETED_V1)
+    result = await pipeline.result(request, timeout=30)
+    assert result.outcome is Outcome.SUCCEEDED
+    assert log_events(compiler, "result_published", job_id)
     assert compiler.running
 
 
 async def wait_for_event(process: ServiceProcess, event: str, job_id: str) -> None:
     """Until ``process`` logged ``event`` for ``job_id``."""
+    await wait_for_any_event(process, {event}, job_id)
+
+
+async def wait_for_any_event(process: ServiceProcess, events: set[str], job_id: str) -> None:
+    """Until ``process`` logged one of ``events`` for ``job_id``."""
     deadline = time.monotonic() + RESULT_TIMEOUT_S
-    while not log_events(process, event, job_id):
+    while not any(log_events(process, event, job_id) for event in events):
         assert process.running, process.tail()
-        assert time.monotonic() < deadline, f"no {event} for {job_id}:\n{process.tail()}"
+        assert time.monotonic() < deadline, f"none of {events} for {job_id}:\n{process.tail()}"
         await asyncio.sleep(0.05)
 
 

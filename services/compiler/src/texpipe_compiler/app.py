@@ -17,7 +17,6 @@ from texpipe_contracts.v1 import Engine
 from texpipe_servicekit.ops import OpsServer
 from texpipe_servicekit.rabbit import declare_topology
 from texpipe_servicekit.s3 import open_s3_store
-from texpipe_servicekit.shutdown import InFlight
 
 from texpipe_compiler import deps, font_cache
 from texpipe_compiler import latex_commands as cmd
@@ -124,7 +123,8 @@ def create_app(settings: Settings) -> FastStream:
             runner = LatexRunner(launcher, _runner_limits(settings), settings.source_date_epoch)
             slots = SlotPool(settings.compiler_concurrency, uid_base)
             manager = CompileManager(_policy(settings), OutputStore(store), runner, engines, slots)
-            context.set_global(deps.CONSUMER, CompileConsumer(broker, topo, manager, InFlight()))
+            consumer = CompileConsumer(broker, topo, manager, settings.message_deadline_s)
+            context.set_global(deps.CONSUMER, consumer)
             await broker.connect()
             await declare_topology(broker, topo)
             warm = None

@@ -2,14 +2,26 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from texpipe_contracts.v1 import Engine
 from texpipe_contracts.v1.commands import MAX_TIMEOUT_MS
 from texpipe_servicekit.settings import AmqpSettings, LogSettings, OpsSettings, S3Settings
 
 MiB = 1024 * 1024
 DEFAULT_OPS_PORT = 8081
+DEFAULT_COMPILE_TIMEOUT_MS = 120_000
+BROKER_ACK_TIMEOUT_S = 30 * 60
+"""RabbitMQ's consumer ack timeout (its default): a delivery unacked this long is taken back."""
+IO_MARGIN_S = 120.0
+"""What one message may take besides its compile: fetching the source, counting pages,
+uploading the outputs, publishing the result (each bounded on its own, none of them slow)."""
+ACK_SAFETY_S = 60.0
+MAX_GRACE_S = 1500.0
+GRACE_MARGIN_S = 30.0
+"""Shutdown grace beyond the compile timeout: the uploads and the publish after a compile."""
 
 
 def _default_concurrency() -> int:
@@ -24,20 +36,49 @@ def _default_tectonic_dir() -> Path:
     return Path.cwd() / ".tools" / "tectonic"
 
 
-class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings):
-    """Everything the compiler needs; limits have bounds checked at startup."""
+def message_deadline_s(compile_timeout_ms: int) -> float:
+    """The wall clock of one message from delivery to ack: its compile plus the I/O around
+    it, always below the broker's ack timeout (past it the broker would take it back)."""
+    return min(compile_timeout_ms / 1000 + IO_MARGIN_S, BROKER_ACK_TIMEOUT_S - ACK_SAFETY_S)
 
-    ops_port: int = Field(default=DEFAULT_OPS_PORT, ge=0, le=65535)
-    compiler_concurrency: int = Field(
-        default_factory=_default_concurrency, ge=1, le=256, description="Compiles at once."
-    )
+
+def _default_grace_s(data: dict[str, Any]) -> float:
+    # A rolling restart should let a compile that just started finish, not burn a delivery.
+    timeout_ms = data.get("compile_timeout_ms", DEFAULT_COMPILE_TIMEOUT_MS)
+    if not isinstance(timeout_ms, int):  # it failed its own validation, which reports it
+        timeout_ms = DEFAULT_COMPILE_TIMEOUT_MS
+    return min(timeout_ms / 1000 + GRACE_MARGIN_S, MAX_GRACE_S)
+
+
+class _CompileTimeoutSettings(BaseSettings):
+    """The compile timeout alone, the last base of ``Settings``: pydantic validates the fields
+    of later bases first, so the shutdown grace's default can be derived from it."""
+
+    model_config = SettingsConfigDict(env_prefix="TEXPIPE_", extra="ignore", frozen=True)
+
     compile_timeout_ms: int = Field(
-        default=120_000,
+        default=DEFAULT_COMPILE_TIMEOUT_MS,
         ge=1000,
         le=MAX_TIMEOUT_MS,
         # The platform's historical name has no TEXPIPE_ prefix (docs/architecture.md).
         validation_alias=AliasChoices("LATEX_COMPILE_TIMEOUT_MS", "TEXPIPE_COMPILE_TIMEOUT_MS"),
         description="The longest compile this compiler runs, whatever a request asks for.",
+    )
+
+
+class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings, _CompileTimeoutSettings):
+    """Everything the compiler needs; limits have bounds checked at startup."""
+
+    ops_port: int = Field(default=DEFAULT_OPS_PORT, ge=0, le=65535)
+    shutdown_grace_s: float = Field(
+        default_factory=_default_grace_s,
+        ge=0,
+        le=MAX_GRACE_S,
+        description="How long in-flight compiles may finish on SIGTERM (default: the compile "
+        "timeout plus the uploads after it).",
+    )
+    compiler_concurrency: int = Field(
+        default_factory=_default_concurrency, ge=1, le=256, description="Compiles at once."
     )
     compiler_engines: list[Engine] = Field(
         default_factory=lambda: list(Engine),
@@ -77,6 +118,7 @@ class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings):
     def _no_duplicates(cls, engines: list[Engine]) -> list[Engine]:
         return sorted(set(engines))
 
-    def timeout_s(self, requested_ms: int) -> float:
-        """The wall clock of a compile: what it asked for, at most this compiler's limit."""
-        return min(requested_ms, self.compile_timeout_ms) / 1000
+    @property
+    def message_deadline_s(self) -> float:
+        """How long one message may take from delivery to ack (see ``message_deadline_s``)."""
+        return message_deadline_s(self.compile_timeout_ms)

@@ -36,6 +36,7 @@ BROKER_PING_TIMEOUT_S = 1.0
 OUTPUT_CAP_BYTES = 256 * 1024
 MAX_AUX_BYTES = 8 * 1024 * 1024
 MAX_AUX_FILES = 500
+MAX_AUX_TOTAL_BYTES = 32 * 1024 * 1024
 SERVICE_THREADS_ALLOWANCE = 256
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,7 @@ def _runner_limits(settings: Settings) -> RunnerLimits:
         output_cap_bytes=OUTPUT_CAP_BYTES,
         max_aux_bytes=MAX_AUX_BYTES,
         max_aux_files=MAX_AUX_FILES,
+        max_aux_total_bytes=MAX_AUX_TOTAL_BYTES,
     )
 
 

@@ -5,6 +5,7 @@ the auxiliary files change, up to ``max_passes``). Tectonic runs once: it loops 
 Timeouts are the caller's business: cancelling ``compile`` kills the sandbox.
 """
 
+import asyncio
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class RunnerLimits:
     output_cap_bytes: int
     max_aux_bytes: int
     max_aux_files: int
+    max_aux_total_bytes: int
+    """Auxiliary bytes read out of the sandbox per pass, all files together."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,14 +155,23 @@ class LatexRunner:
     async def _run(self, session: SandboxSession, argv: list[str]) -> RunResult:
         return await session.run(argv, self._env, output_cap=self._limits.output_cap_bytes)
 
-    async def _aux_files(self, session: SandboxSession) -> dict[str, bytes]:
-        paths = await session.list(passes.AUX_SUFFIXES, max_files=self._limits.max_aux_files)
+    async def _aux_files(self, session: SandboxSession) -> passes.AuxFiles:
+        """The auxiliary files, read up to the per-pass budget (a document sizes them)."""
+        listed = await session.list(passes.AUX_SUFFIXES, max_files=self._limits.max_aux_files)
         found: dict[str, bytes] = {}
-        for path in paths:
-            read = await session.read(path, max_bytes=self._limits.max_aux_bytes, truncate=True)
+        budget, complete = self._limits.max_aux_total_bytes, True
+        for path in listed:
+            room = min(self._limits.max_aux_bytes, budget)
+            if room <= 0:
+                complete = False
+                break
+            read = await session.read(path, max_bytes=room, truncate=True)
+            if read.status == "truncated" and room < self._limits.max_aux_bytes:
+                complete = False  # cut by the budget, not by the per-file cap
             if read.status in {"ok", "truncated"}:
                 found[path] = read.data
-        return found
+                budget -= len(read.data)
+        return passes.AuxFiles(found, frozenset(listed), complete)
 
     async def _passes(
         self,
@@ -170,7 +182,8 @@ class LatexRunner:
         files: Sequence[ProjectFile],
     ) -> tuple[RunResult, int]:
         paths = [f.path for f in files]
-        before = passes.aux_snapshot(await self._aux_files(session))
+        # Hashing and matching what a document wrote runs in a thread: never on the loop.
+        before = await asyncio.to_thread(passes.aux_state, await self._aux_files(session))
         bib_done: str | None = None
         count = 0
         while True:
@@ -181,36 +194,36 @@ class LatexRunner:
             aux = await self._aux_files(session)
             due = await self._due_bibliography(session, aux, names, paths, bib_done)
             if due is not None:
-                bib_done, argv = due
-                await self._run(session, argv)
+                bib_done = due.signature
+                await self._run(
+                    session, cmd.biber_argv() if due.tool == "biber" else cmd.bibtex_argv()
+                )
                 aux = await self._aux_files(session)
-            after = passes.aux_snapshot(aux)
+            after = await asyncio.to_thread(passes.aux_state, aux)
             log = await session.read(names.log, max_bytes=self._limits.max_log_bytes, truncate=True)
-            if after == before and not passes.rerun_requested(log.data.decode("utf-8", "replace")):
+            rerun = await asyncio.to_thread(passes.rerun_requested, log.data)
+            if after.settled_since(before) and not rerun:
                 return result, count
             before = after
 
     async def _due_bibliography(
         self,
         session: SandboxSession,
-        aux: dict[str, bytes],
+        aux: passes.AuxFiles,
         names: cmd.OutputNames,
         paths: list[str],
         done: str | None,
-    ) -> tuple[str, list[str]] | None:
-        """(signature, command) of a bibliography run that is due, if one is."""
+    ) -> passes.BibliographyRun | None:
+        """The bibliography run that is due, if one is."""
         bcf = await session.read(names.bcf, max_bytes=self._limits.max_aux_bytes)
-        biber = passes.biber_signature(bcf.data if bcf.status == "ok" else None)
-        if biber is not None:
-            return None if biber == done else (biber, cmd.biber_argv())
-        bibtex = passes.bibtex_signature(aux)
-        if bibtex is None or bibtex == done:
-            return None
-        has_bbl = f"{names.aux.removesuffix('.aux')}.bbl" in aux
-        databases = passes.bib_databases(aux.get(names.aux, b""))
-        if not passes.should_run_bibtex(databases, paths, has_bbl):
-            return None
-        return bibtex, cmd.bibtex_argv()
+        return await asyncio.to_thread(
+            passes.bibliography_due,
+            aux,
+            bcf.data if bcf.status == "ok" else None,
+            main_aux=names.aux,
+            project_paths=paths,
+            done=done,
+        )
 
 
 def _status_of(result: RunResult) -> RunStatus:

@@ -4,25 +4,84 @@ The compiler drives the engines itself instead of latexmk (NOTES.md: latexmk run
 a document writes into its .aux). After each pass it compares the auxiliary files TeX reads
 back on the next pass (.aux, .toc, .bbl, ...) with their state before the pass; a change, or
 a "Rerun" request in the log, means another pass, up to a fixed bound.
+
+A document decides how large these files are, so the work here is bounded and cheap per
+byte: the host reads at most a budget of them per pass (beyond it the state counts as
+changed, and the pass bound ends the loop), large files are hashed whole (hashlib releases
+the GIL), and patterns are matched over bytes one piece of about a MiB at a time, so that
+the thread doing it never holds the GIL for long (the runner calls these off the event loop).
 """
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 AUX_SUFFIXES = (".aux", ".toc", ".lof", ".lot", ".loa", ".out", ".bbl", ".nav", ".snm", ".vrb")
-_TRIVIAL_AUX_LINE = re.compile(r"^(?:\\relax|\\gdef \\@abspage@last\{\d+\})$")
+_TRIVIAL_AUX_MAX_BYTES = 4096
+"""TeX's boilerplate .aux is a few dozen bytes; anything larger is not checked line by line."""
+_TRIVIAL_AUX_LINE = re.compile(rb"^(?:\\relax|\\gdef \\@abspage@last\{\d+\})$")
 _RERUN_HINT = re.compile(
-    r"Rerun to get|Label\(s\) may have changed|Please rerun LaTeX|Rerun LaTeX|"
-    r"rerunfilecheck Warning|Table widths have changed"
+    rb"Rerun to get|Label\(s\) may have changed|Please rerun LaTeX|Rerun LaTeX|"
+    rb"rerunfilecheck Warning|Table widths have changed"
 )
-_BIB_LINE = re.compile(r"^\\(?:citation|bibdata|bibstyle)\{.*\}$")
-_BIBDATA = re.compile(r"^\\bibdata\{(?P<names>[^}]*)\}$", re.MULTILINE)
+_BIB_LINE = re.compile(rb"^\\(?:citation|bibdata|bibstyle)\{[^\n]*\}$", re.MULTILINE)
+_BIBDATA = re.compile(rb"^\\bibdata\{(?P<names>[^}\n]*)\}$", re.MULTILINE)
+_BIB_MARKERS = (b"\\citation{", b"\\bibdata{", b"\\bibstyle{")
+_PIECE_BYTES = 1 << 20
 Snapshot = dict[str, str]
 
 
-def _lines(data: bytes) -> list[str]:
-    return data.decode("utf-8", errors="replace").splitlines()
+@dataclass(frozen=True, slots=True)
+class AuxFiles:
+    """The auxiliary files found after a pass.
+
+    ``listed`` names every one found; ``data`` holds those read (files over the per-file cap
+    cut to it). ``complete`` is False when the per-pass budget ran out before all were read.
+    """
+
+    data: dict[str, bytes]
+    listed: frozenset[str]
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuxState:
+    """A digest of each auxiliary file that matters, and whether all of them were read."""
+
+    snapshot: Snapshot
+    complete: bool
+
+    def settled_since(self, before: "AuxState") -> bool:
+        """Nothing changed; a state not read whole is never known to be unchanged."""
+        return self.complete and before.complete and self.snapshot == before.snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class BibliographyRun:
+    """A BibTeX or Biber run that is due, and the signature of what it depends on."""
+
+    tool: Literal["bibtex", "biber"]
+    signature: str
+
+
+def _pieces(data: bytes) -> Iterator[memoryview]:
+    """``data`` cut after a newline about every MiB (a line longer than that stays whole)."""
+    view, start = memoryview(data), 0
+    while start < len(data):
+        end = data.find(b"\n", start + _PIECE_BYTES)
+        end = len(data) if end < 0 else end + 1
+        yield view[start:end]
+        start = end
+
+
+def _is_trivial(data: bytes) -> bool:
+    if len(data) > _TRIVIAL_AUX_MAX_BYTES:
+        return False
+    return all(
+        _TRIVIAL_AUX_LINE.match(line.strip()) or not line.strip() for line in data.splitlines()
+    )
 
 
 def aux_snapshot(files: Mapping[str, bytes]) -> Snapshot:
@@ -30,36 +89,46 @@ def aux_snapshot(files: Mapping[str, bytes]) -> Snapshot:
 
     So a document without labels (hello world) needs one pass, not two, as with latexmk.
     """
-    snapshot: Snapshot = {}
-    for path, data in files.items():
-        lines = _lines(data)
-        if all(_TRIVIAL_AUX_LINE.match(line.strip()) or not line.strip() for line in lines):
-            continue
-        snapshot[path] = hashlib.sha256(data).hexdigest()
-    return snapshot
+    return {
+        path: hashlib.sha256(data).hexdigest()
+        for path, data in files.items()
+        if not _is_trivial(data)
+    }
 
 
-def rerun_requested(log_text: str) -> bool:
+def aux_state(aux: AuxFiles) -> AuxState:
+    """The state of ``aux`` to compare with the one before a pass."""
+    return AuxState(aux_snapshot(aux.data), aux.complete)
+
+
+def rerun_requested(log: bytes) -> bool:
     """Whether the log asks for another pass."""
-    return bool(_RERUN_HINT.search(log_text))
+    return any(_RERUN_HINT.search(piece) for piece in _pieces(log))
 
 
 def bibtex_signature(aux_files: Mapping[str, bytes]) -> str | None:
     """What BibTeX depends on (citations, databases, style); None when no \\bibdata is there."""
-    wanted: list[str] = []
+    digest, has_bibdata = hashlib.sha256(), False
     for path in sorted(p for p in aux_files if p.endswith(".aux")):
-        wanted.extend(line for line in _lines(aux_files[path]) if _BIB_LINE.match(line))
-    if not any(line.startswith("\\bibdata{") for line in wanted):
-        return None
-    return hashlib.sha256("\n".join(wanted).encode()).hexdigest()
+        data = aux_files[path]
+        if not any(marker in data for marker in _BIB_MARKERS):
+            continue  # a substring search is far cheaper than the line pattern
+        for piece in _pieces(data):
+            for line in _BIB_LINE.findall(piece):
+                has_bibdata = has_bibdata or line.startswith(b"\\bibdata{")
+                digest.update(line + b"\n")
+    return digest.hexdigest() if has_bibdata else None
 
 
 def bib_databases(main_aux: bytes) -> list[str]:
     """The database names listed in ``\\bibdata{...}`` lines."""
-    text = main_aux.decode("utf-8", errors="replace")
     names: list[str] = []
-    for match in _BIBDATA.finditer(text):
-        names.extend(n.strip() for n in match.group("names").split(",") if n.strip())
+    if b"\\bibdata{" not in main_aux:
+        return names
+    for piece in _pieces(main_aux):
+        for match in _BIBDATA.finditer(piece):
+            listed = match.group("names").decode("utf-8", errors="replace")
+            names.extend(n.strip() for n in listed.split(",") if n.strip())
     return names
 
 
@@ -82,3 +151,25 @@ def biber_signature(bcf: bytes | None) -> str | None:
     if not bcf or b"<bcf:controlfile" not in bcf:
         return None
     return hashlib.sha256(bcf).hexdigest()
+
+
+def bibliography_due(
+    aux: AuxFiles,
+    bcf: bytes | None,
+    *,
+    main_aux: str,
+    project_paths: Sequence[str],
+    done: str | None,
+) -> BibliographyRun | None:
+    """The bibliography run due after a pass, if any; ``done`` is the last run's signature."""
+    biber = biber_signature(bcf)
+    if biber is not None:
+        return None if biber == done else BibliographyRun("biber", biber)
+    bibtex = bibtex_signature(aux.data)
+    if bibtex is None or bibtex == done:
+        return None
+    has_bbl = f"{main_aux.removesuffix('.aux')}.bbl" in aux.listed
+    databases = bib_databases(aux.data.get(main_aux, b""))
+    if not should_run_bibtex(databases, project_paths, has_bbl):
+        return None
+    return BibliographyRun("bibtex", bibtex)

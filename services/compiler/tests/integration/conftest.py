@@ -75,6 +75,7 @@ def runner_limits() -> RunnerLimits:
         output_cap_bytes=256 * 1024,
         max_aux_bytes=4 * MiB,
         max_aux_files=200,
+        max_aux_total_bytes=32 * MiB,
     )
 
 

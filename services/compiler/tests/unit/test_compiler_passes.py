@@ -17,9 +17,11 @@ def test_labels_or_a_toc_make_the_state_change() -> None:
 
 
 def test_rerun_hints_in_the_log() -> None:
-    assert passes.rerun_requested("LaTeX Warning: Label(s) may have changed. Rerun to get ...")
-    assert passes.rerun_requested("Package rerunfilecheck Warning: File `output.out' has changed.")
-    assert not passes.rerun_requested("Output written on output.pdf (1 page).")
+    assert passes.rerun_requested(b"LaTeX Warning: Label(s) may have changed. Rerun to get ...")
+    assert passes.rerun_requested(b"Package rerunfilecheck Warning: File `output.out' has changed.")
+    assert not passes.rerun_requested(b"Output written on output.pdf (1 page).")
+    # A hint far into a big log, after many pieces, is still found.
+    assert passes.rerun_requested(b"x" * 100 + b"\n" * 3_000_000 + b"Rerun to get it right.\n")
 
 
 def test_bibtex_signature_follows_citations_and_databases() -> None:
@@ -51,3 +53,53 @@ def test_biber_only_for_a_biblatex_control_file() -> None:
     assert passes.biber_signature(None) is None
     assert passes.biber_signature(b"<xml/>") is None
     assert passes.biber_signature(b"<bcf:controlfile version='3.8'>") is not None
+
+
+def test_a_large_file_of_boilerplate_lines_is_hashed_not_ignored() -> None:
+    """Only a small file is read line by line; a document cannot make the host match
+    millions of boilerplate lines to decide that nothing is there."""
+    big = {"big.aux": b"\\relax\n" * 100_000}
+    assert set(passes.aux_snapshot(big)) == {"big.aux"}
+
+
+def test_a_state_not_read_whole_never_counts_as_settled() -> None:
+    files = {"output.aux": b"\\relax\n\\newlabel{a}{{1}{1}}\n"}
+    whole = passes.aux_state(passes.AuxFiles(files, frozenset(files), complete=True))
+    cut = passes.aux_state(passes.AuxFiles(files, frozenset(files), complete=False))
+    assert whole.settled_since(whole)
+    assert not cut.settled_since(whole)
+    assert not whole.settled_since(cut)
+
+
+def test_the_bibliography_run_that_is_due() -> None:
+    aux = {"output.aux": b"\\citation{a}\n\\bibdata{refs}\n\\bibstyle{plain}\n"}
+    found = passes.AuxFiles(aux, frozenset(aux), complete=True)
+    due = passes.bibliography_due(
+        found, None, main_aux="output.aux", project_paths=["main.tex", "refs.bib"], done=None
+    )
+    assert due is not None
+    assert due.tool == "bibtex"
+    again = passes.bibliography_due(
+        found, None, main_aux="output.aux", project_paths=["main.tex"], done=due.signature
+    )
+    assert again is None
+    # A shipped .bbl without its databases is kept, whether or not its bytes were read.
+    shipped = passes.AuxFiles(aux, frozenset({*aux, "output.bbl"}), complete=False)
+    kept = passes.bibliography_due(
+        shipped, None, main_aux="output.aux", project_paths=["main.tex"], done=None
+    )
+    assert kept is None
+    bcf = b"<bcf:controlfile version='3.8'>"
+    biber = passes.bibliography_due(
+        found, bcf, main_aux="output.aux", project_paths=["main.tex"], done=None
+    )
+    assert biber is not None
+    assert biber.tool == "biber"
+
+
+def test_bib_lines_are_found_across_pieces() -> None:
+    filler = b"%" * 1000 + b"\n"
+    data = filler * 3000 + b"\\bibdata{refs}\n" + filler * 3000 + b"\\citation{z}\n"
+    assert passes.bib_databases(data) == ["refs"]
+    short = passes.bibtex_signature({"output.aux": b"\\bibdata{refs}\n\\citation{z}\n"})
+    assert passes.bibtex_signature({"output.aux": data}) == short

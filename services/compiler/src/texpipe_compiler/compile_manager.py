@@ -26,7 +26,7 @@ from texpipe_compiler.cache_key import CacheInputs, OutputKeys, cache_key, outpu
 from texpipe_compiler.engines import EngineInfo, Engines
 from texpipe_compiler.errors import EngineUnavailableError, SourceRejectedError
 from texpipe_compiler.latex_runner import LatexRunner, RunOutcome, RunStatus
-from texpipe_compiler.outputs import UnreadablePdfError, pdf_facts
+from texpipe_compiler.outputs import PageCountTimeoutError, UnreadablePdfError, pdf_facts_within
 from texpipe_compiler.result_errors import error_for_run, simple_error
 from texpipe_compiler.slots import SlotPool
 from texpipe_compiler.storage import OutputStore
@@ -43,6 +43,8 @@ class CompilePolicy:
     max_pdf_pages: int
     max_timeout_ms: int
     source_date_epoch: int
+    page_count_timeout_s: float = 30.0
+    """pypdf's time to count the pages of a PDF under the size cap."""
 
 
 class CompileManager:
@@ -132,13 +134,16 @@ class CompileManager:
         keys: OutputKeys,
         run: RunOutcome,
     ) -> CompileCompleted:
-        log_text, error = error_for_run(run, request.engine)
+        # The log is up to max_log_bytes of what the document made TeX print: off the loop.
+        log_text, error = await asyncio.to_thread(error_for_run, run, request.engine)
         log_ref = await self._outputs.save_log(keys, log_text) if log_text else None
         if error is None and run.pdf is not None:
             try:
-                facts = await asyncio.to_thread(pdf_facts, run.pdf)
+                facts = await pdf_facts_within(run.pdf, self._policy.page_count_timeout_s)
             except UnreadablePdfError as exc:
                 error = simple_error(ErrorCode.NO_OUTPUT, str(exc))
+            except PageCountTimeoutError as exc:
+                error = simple_error(ErrorCode.OUTPUT_TOO_LARGE, str(exc))
             else:
                 if facts.pages > self._policy.max_pdf_pages:
                     limit = self._policy.max_pdf_pages

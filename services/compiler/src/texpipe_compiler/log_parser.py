@@ -13,6 +13,7 @@ from texpipe_contracts.errors import ErrorCode
 MAX_MESSAGE_CHARS = 500
 MAX_EXCERPT_CHARS = 4000
 EXCERPT_LINES_AFTER = 10
+_PIECE_CHARS = 256 * 1024
 
 _FILE_LINE_ERROR = re.compile(
     r"^(?:error: )?(?P<file>[^\s:()][^:\n]*?):(?P<line>\d{1,9}): (?P<message>.+)$"
@@ -41,10 +42,18 @@ class LatexError:
 
 
 def sanitize_text(raw: bytes | str) -> str:
-    """Log text without terminal control sequences (safe for a terminal or a web page)."""
+    """Log text without terminal control sequences (safe for a terminal or a web page).
+
+    Piece by piece: one regex call holds the GIL for its whole input, and a log is as large
+    as the document made it. A sequence cut at a piece's edge leaves printable characters
+    behind, never a control character (``_CONTROLS`` removes every one, ESC included).
+    """
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROLS.sub("", _ANSI.sub("", text))
+    return "".join(
+        _CONTROLS.sub("", _ANSI.sub("", text[start : start + _PIECE_CHARS]))
+        for start in range(0, len(text), _PIECE_CHARS)
+    )
 
 
 def _normalise_file(name: str) -> str:

@@ -31,10 +31,11 @@ HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def api_db(postgres_dsn: str) -> str:
-    """The session database, migrated."""
-    await upgrade_async(postgres_dsn)
-    return postgres_dsn
+async def api_db(new_database: Callable[[], Awaitable[str]]) -> str:
+    """A migrated database of the api's tests alone. The session's own database is the one the
+    end-to-end suite's api uses in the same run: the outbox relay of this session's app would
+    claim that api's outbox rows and publish them into this suite's broker namespace."""
+    return await new_database()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -19,6 +19,9 @@ from texpipe_api.errors import UnauthorizedError
 
 TOKEN_PREFIX = "tpk_"
 _CACHE_MAX = 10_000
+PING_TENANT = "texpipe-ping"
+"""The system tenant that owns the enqueue ping's document (``ping.py``); it has no tokens."""
+RESERVED_TENANTS = frozenset({PING_TENANT})
 
 
 def new_token() -> str:
@@ -79,6 +82,9 @@ async def create_token(conn: Conn, tenant_name: str) -> str:
     """Create the tenant if new and a token for it; returns the token (the only copy)."""
     if not tenant_name or len(tenant_name) > 200:
         raise ValueError("the tenant name must be 1 to 200 characters")
+    if tenant_name in RESERVED_TENANTS:
+        # A token for it would show the ping's documents to whoever holds it.
+        raise ValueError(f"the tenant name {tenant_name!r} is reserved for texpipe itself")
     token = new_token()
     async with conn.transaction():
         tenant_id = await queries.upsert_tenant(conn, tenant_id=uuid4(), name=tenant_name)

@@ -36,7 +36,7 @@ class DocumentDeps:
     jobs: JobPolicy
 
 
-async def _store_sources(s3: S3Store, checked: CheckedSources) -> Bundle:
+async def store_sources(s3: S3Store, checked: CheckedSources) -> Bundle:
     """Pack and upload the bundle unless an identical one is already stored."""
     size = sum(len(data) for data in checked.files.values())
     if size <= _INLINE_BUNDLE_BYTES:
@@ -55,13 +55,14 @@ async def _store_sources(s3: S3Store, checked: CheckedSources) -> Bundle:
     return bundle
 
 
-async def _insert_revision(
+async def record_revision(
     conn: Conn,
     document_id: UUID,
     revision: int,
     checked: CheckedSources,
     bundle: Bundle,
 ) -> None:
+    """Record a revision's checked sources and stored bundle (the caller's transaction)."""
     await queries.insert_revision(
         conn,
         document_id=document_id,
@@ -80,12 +81,12 @@ async def create_document(
 ) -> DocumentCreated:
     """A new document at revision 1, optionally with a compile job (same transaction)."""
     checked = check_sources(body.files, main_file=body.main, engine=body.engine, limits=deps.limits)
-    bundle = await _store_sources(deps.s3, checked)
+    bundle = await store_sources(deps.s3, checked)
     document_id = uuid4()
     job_id = None
     async with deps.pool.acquire() as conn, conn.transaction():
         await queries.insert_document(conn, document_id=document_id, tenant_id=tenant_id)
-        await _insert_revision(conn, document_id, 1, checked, bundle)
+        await record_revision(conn, document_id, 1, checked, bundle)
         if body.compile:
             job = await enqueue_compile(conn, deps.jobs, document_id, tenant_id, None)
             job_id = job["id"]
@@ -106,7 +107,7 @@ async def update_document(
         exists = await queries.get_document(conn, document_id=document_id, tenant_id=tenant_id)
     if exists is None:  # checked before the upload: nothing is stored for a wrong id
         raise NotFoundError(f"no document {document_id}")
-    bundle = await _store_sources(deps.s3, checked)
+    bundle = await store_sources(deps.s3, checked)
     job_id = None
     async with deps.pool.acquire() as conn, conn.transaction():
         current = await queries.lock_current_revision(
@@ -120,7 +121,7 @@ async def update_document(
                 current_revision=current,
             )
         revision = await queries.bump_revision(conn, document_id)
-        await _insert_revision(conn, document_id, revision, checked, bundle)
+        await record_revision(conn, document_id, revision, checked, bundle)
         if body.compile:
             job = await enqueue_compile(conn, deps.jobs, document_id, tenant_id, None)
             job_id = job["id"]

@@ -142,3 +142,19 @@ class DependencyUnavailableError(ApiError):
     status = 503
     code = "DEPENDENCY_UNAVAILABLE"
     title = "A dependency is unavailable"
+
+
+class PingFailedError(ApiError):
+    """The enqueue ping's job ended in a final state other than ``applied``."""
+
+    status = 502
+    code = "PING_FAILED"
+    title = "The ping's compile job ended without its PDF applied"
+
+
+class PingTimeoutError(ApiError):
+    """A stage of the pipeline did not answer before the ping's deadline."""
+
+    status = 504
+    code = "PING_TIMEOUT"
+    title = "A stage of the pipeline did not answer in time"

@@ -25,3 +25,9 @@ OUTBOX_PENDING = Gauge(
     "texpipe_api_outbox_pending", "Outbox rows not yet published (sampled by the relay)."
 )
 JOBS_PRUNED = Counter("texpipe_api_jobs_pruned_total", "Finished jobs deleted by retention.")
+PING_SECONDS = Histogram(
+    "texpipe_api_ping_seconds",
+    "Total time of an enqueue ping (POST /internal/v1/ping), by result.",
+    ["result"],  # ok, failed, timeout
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)

@@ -7,7 +7,15 @@ from pydantic import BaseModel
 from texpipe_contracts.internal_api import MarkDead, Problem, ResultAnswer
 from texpipe_contracts.v1 import CompileCompleted
 
-from texpipe_api.schemas import DocumentBody, DocumentCreated, DocumentOut, JobAccepted, JobOut
+from texpipe_api.schemas import (
+    DocumentBody,
+    DocumentCreated,
+    DocumentOut,
+    JobAccepted,
+    JobOut,
+    PingAnswer,
+    PingRequest,
+)
 
 _MODELS: tuple[type[BaseModel], ...] = (
     DocumentBody,
@@ -18,6 +26,8 @@ _MODELS: tuple[type[BaseModel], ...] = (
     CompileCompleted,
     ResultAnswer,
     MarkDead,
+    PingRequest,
+    PingAnswer,
     Problem,
 )
 _REF = "#/components/schemas/{model}"
@@ -143,6 +153,22 @@ def openapi_document() -> dict[str, Any]:
                 422,
                 security=_SERVICE,
                 requestBody={"required": True, **_json("MarkDead")},
+            ),
+        },
+        "/internal/v1/ping": {
+            "post": _op(
+                "The enqueue ping: a built-in document through the whole pipeline, timed",
+                (200, "PingAnswer"),
+                401,
+                422,
+                502,
+                503,
+                504,
+                description="For post-deploy checks. 502 PING_FAILED: the job ended in another"
+                " state ('state', 'error'); 504 PING_TIMEOUT: 'stage' (published or applied)"
+                " was not reached within timeout_s. Both carry 'job_id' and the 'stages' reached.",
+                security=_SERVICE,
+                requestBody={"required": False, **_json("PingRequest")},
             ),
         },
         "/health": {"get": _op("The process is up", (200, None), security=[])},

@@ -6,6 +6,8 @@ from texpipe_contracts.internal_api import DEAD_PATH, RESULT_PATH
 from texpipe_api.middlewares import service_auth_middleware, tenant_auth_middleware
 from texpipe_api.views import docs, internal, public
 
+PING_PATH = "/internal/v1/ping"
+
 
 def public_app() -> web.Application:
     """/v1: needs a tenant token."""
@@ -21,10 +23,11 @@ def public_app() -> web.Application:
 
 
 def internal_app() -> web.Application:
-    """/internal: needs the service token."""
+    """/internal: needs the service token (the applier; the post-deploy checks' ping)."""
     app = web.Application(middlewares=[service_auth_middleware])
     app.router.add_post(RESULT_PATH.removeprefix("/internal"), internal.post_result)
     app.router.add_post(DEAD_PATH.removeprefix("/internal"), internal.post_dead)
+    app.router.add_post(PING_PATH.removeprefix("/internal"), internal.post_ping)
     return app
 
 

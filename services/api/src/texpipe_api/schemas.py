@@ -113,3 +113,41 @@ class JobAccepted(BaseModel):
 
     job_id: UUID
     state: JobState
+
+
+MAX_PING_TIMEOUT_S = 120.0
+
+
+class PingRequest(BaseModel):
+    """Body of POST /internal/v1/ping (optional: an empty body takes the defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=MAX_PING_TIMEOUT_S,
+        description="How long to wait for the whole pipeline before answering 504.",
+    )
+
+
+class PingStages(BaseModel):
+    """When each stage was reached, in milliseconds since the ping request arrived."""
+
+    accepted_ms: int = Field(description="The job and its outbox row were committed.")
+    published_ms: int | None = Field(
+        default=None,
+        description="The relay recorded the broker's confirm of the compile request (never"
+        " after applied_ms; null if that record was still missing a second after the apply).",
+    )
+    compile_ms: int = Field(description="How long the compiler took (its own measure).")
+    applied_ms: int = Field(description="The result was applied: the job became 'applied'.")
+
+
+class PingAnswer(BaseModel):
+    """The ping's document went through the whole pipeline."""
+
+    status: Literal["ok"] = "ok"
+    job_id: UUID
+    stages: PingStages
+    total_ms: int = Field(description="From the request's arrival to this answer.")

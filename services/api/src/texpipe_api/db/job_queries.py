@@ -29,9 +29,9 @@ WITH doc AS (
     ON CONFLICT (document_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 ), queued AS (
-    INSERT INTO outbox (job_id, message_id) SELECT id, $2 FROM job RETURNING job_id
+    INSERT INTO outbox (job_id, message_id) SELECT id, $2 FROM job RETURNING job_id, id
 )
-SELECT job.*, pg_notify('{OUTBOX_CHANNEL}', '') AS notified
+SELECT job.*, queued.id AS outbox_id, pg_notify('{OUTBOX_CHANNEL}', '') AS notified
 FROM job JOIN queued ON queued.job_id = job.id
 """
 
@@ -46,7 +46,8 @@ async def insert_job_with_outbox(
     timeout_ms: int,
     idempotency_key: str | None,
 ) -> Record | None:
-    """A queued job for the document's current revision, plus its outbox row."""
+    """A queued job for the document's current revision, plus its outbox row (the job's
+    columns and ``outbox_id``)."""
     return await conn.fetchrow(
         _INSERT_JOB, job_id, message_id, document_id, tenant_id, timeout_ms, idempotency_key
     )

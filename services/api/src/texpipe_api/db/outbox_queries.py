@@ -28,7 +28,11 @@ async def claim_pending(conn: Conn, limit: int) -> list[Record]:
 
 async def mark_published(conn: Conn, ids: list[int]) -> None:
     """The broker confirmed these rows' messages."""
-    await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids)
+    # clock_timestamp(), not now(): now() is when the claiming transaction began, before the
+    # publish; the enqueue ping reports this time as its "published" stage.
+    await conn.execute(
+        "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])", ids
+    )
 
 
 async def pending_count(conn: Conn) -> int:

@@ -24,6 +24,13 @@ async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
     return model.model_validate_json(raw)
 
 
+async def parse_optional_body(request: web.Request, model: type[ModelT]) -> ModelT:
+    """Like :func:`parse_body`, but no body (or a blank one) means the model's defaults."""
+    if not (await request.read()).strip():
+        return model.model_validate({})
+    return await parse_body(request, model)
+
+
 def path_uuid(request: web.Request, name: str) -> UUID:
     """A UUID path parameter; anything else names nothing that exists (404)."""
     try:

@@ -5,8 +5,9 @@ from aiohttp import web
 from texpipe_contracts.internal_api import MarkDead
 from texpipe_contracts.v1 import CompileCompleted
 
-from texpipe_api import keys, results
-from texpipe_api.views.common import json_model, parse_body, path_uuid
+from texpipe_api import keys, ping, results
+from texpipe_api.schemas import PingRequest
+from texpipe_api.views.common import json_model, parse_body, parse_optional_body, path_uuid
 
 
 async def post_result(request: web.Request) -> web.Response:
@@ -27,4 +28,13 @@ async def post_dead(request: web.Request) -> web.Response:
     with structlog.contextvars.bound_contextvars(job_id=str(job_id)):
         body = await parse_body(request, MarkDead)
         answer = await results.mark_dead(request.config_dict[keys.PG_POOL], job_id, body)
+    return json_model(answer)
+
+
+async def post_ping(request: web.Request) -> web.Response:
+    """POST /internal/v1/ping: the built-in document through the whole pipeline, timed."""
+    body = await parse_optional_body(request, PingRequest)
+    answer = await ping.run_ping(
+        request.config_dict[keys.DOCUMENT_DEPS], request.config_dict[keys.WAITERS], body.timeout_s
+    )
     return json_model(answer)

@@ -24,7 +24,8 @@ from texpipe_contracts.topology import COMPILE_REQUESTED_V1
 from texpipe_contracts.v1 import CompileRequested, Engine, SourceBundleRef
 
 from texpipe_api import metrics
-from texpipe_api.db import outbox_queries
+from texpipe_api.db import job_queries, outbox_queries
+from texpipe_api.db.conn import Conn
 
 log = structlog.get_logger(__name__)
 
@@ -187,14 +188,16 @@ class OutboxRelay:
 
     async def _publish_batch(self, exchange: AbstractExchange) -> tuple[int, int, Exception | None]:
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await outbox_queries.claim_pending(conn, self._batch_size)
-            if not rows:
+            claimed = await outbox_queries.claim_pending(conn, self._batch_size)
+            if not claimed:
                 return 0, 0, None
+            ready = await self._build_messages(conn, claimed)
             # Publishing the whole batch at once pipelines the confirms: one round trip.
             results: list[Any] = await asyncio.gather(
-                *(self._publish(exchange, row) for row in rows), return_exceptions=True
+                *(self._publish(exchange, message) for _, message in ready),
+                return_exceptions=True,
             )
-            sent = [row["id"] for row, res in zip(rows, results, strict=True) if res is None]
+            sent = [row_id for (row_id, _), res in zip(ready, results, strict=True) if res is None]
             if sent:
                 await outbox_queries.mark_published(conn, sent)
         metrics.OUTBOX_PUBLISHED.inc(len(sent))
@@ -207,11 +210,29 @@ class OutboxRelay:
             metrics.OUTBOX_PUBLISH_FAILURES.inc(len(errors))
             first = errors[0]
             assert isinstance(first, Exception)
-            return len(sent), len(rows), first
-        return len(sent), len(rows), None
+            return len(sent), len(claimed), first
+        return len(sent), len(claimed), None
 
-    async def _publish(self, exchange: AbstractExchange, row: asyncpg.Record) -> None:
-        message = message_from_row(row)
+    async def _build_messages(
+        self, conn: Conn, rows: list[asyncpg.Record]
+    ) -> list[tuple[int, CompileRequested]]:
+        """(row id, message) for each row whose message can be built. Any other row would fail
+        on every attempt (say a stored value a newer contract refuses), so its job ends
+        ``dead`` with the reason and the row is settled, rather than staying ``queued``."""
+        good = []
+        for row in rows:
+            try:
+                message = message_from_row(row)
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                reason = f"the compile request cannot be built: {exc}"[:2000]
+                log.error("outbox_row_unpublishable", job_id=str(row["job_id"]), reason=reason)
+                await job_queries.mark_dead(conn, job_id=row["job_id"], reason=reason, queue="")
+                await outbox_queries.mark_published(conn, [row["id"]])
+            else:
+                good.append((row["id"], message))
+        return good
+
+    async def _publish(self, exchange: AbstractExchange, message: CompileRequested) -> None:
         await exchange.publish(
             amqp_message(message),
             routing_key=COMPILE_REQUESTED_V1,

@@ -216,3 +216,47 @@ async def test_two_relays_never_publish_a_row_twice(
     assert sum(relay.published for relay in relays) == 600
     assert all(relay.published > 0 for relay in relays), [r.published for r in relays]
     assert await pending(settings) == 0  # the relays were stopped after their commits
+
+
+async def test_a_row_whose_message_cannot_be_built_ends_its_job_dead(
+    new_database: Callable[[], Awaitable[str]],
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(await new_database(), relay_enabled=False)
+    async with api(settings) as (client, headers):
+        body = {"files": {"main.tex": HELLO}, "compile": True}
+        created = await (await client.post("/v1/documents", json=body, headers=headers)).json()
+    dsn = settings.database_url.get_secret_value()
+    conn = await asyncpg.connect(dsn)
+    try:
+        # A value today's contract refuses, as if stored under an older, laxer one.
+        await conn.execute("UPDATE revisions SET main_file = '../escape.tex'")
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    relay = OutboxRelay(
+        pool,
+        amqp_url=settings.amqp_url.get_secret_value(),
+        exchange_name=settings.topology().exchange.name,
+        batch_size=20,
+        sweep_s=0.02,
+        retry_s=0.1,
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        await until_drained(settings)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await relay.close()
+        await pool.close()
+    conn = await asyncpg.connect(dsn)
+    try:
+        job = await conn.fetchrow(
+            "SELECT state, dead_reason FROM jobs WHERE id = $1", UUID(created["job_id"])
+        )
+    finally:
+        await conn.close()
+    assert job["state"] == "dead"
+    assert "cannot be built" in job["dead_reason"]
+    assert "main_file" in job["dead_reason"]

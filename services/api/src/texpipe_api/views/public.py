@@ -40,7 +40,7 @@ def _if_match(request: web.Request) -> int | None:
     if header is None:
         return None
     value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise InvalidRequestError("If-Match must be a revision number, e.g. If-Match: 3")
     return int(value)
 

@@ -159,7 +159,8 @@ class LatexRunner:
         """The auxiliary files, read up to the per-pass budget (a document sizes them)."""
         listed = await session.list(passes.AUX_SUFFIXES, max_files=self._limits.max_aux_files)
         found: dict[str, bytes] = {}
-        budget, complete = self._limits.max_aux_total_bytes, True
+        budget = self._limits.max_aux_total_bytes
+        complete = len(listed) < self._limits.max_aux_files  # at the cap, more may be there
         for path in listed:
             room = min(self._limits.max_aux_bytes, budget)
             if room <= 0:

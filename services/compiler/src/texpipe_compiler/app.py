@@ -84,7 +84,8 @@ async def _warm_luatex_cache(
     launcher: SandboxLauncher, runner: LatexRunner, slots: SlotPool, cache_dir: Path
 ) -> None:
     try:
-        async with slots.slot() as uid:
+        # A wall clock too (the sandbox's CPU limit does not end a wait): it holds a slot.
+        async with asyncio.timeout(font_cache.WARMUP_TIMEOUT_S), slots.slot() as uid:
             if await font_cache.prepare_luatex_cache(launcher, cache_dir, uid):
                 runner.use_luatex_cache(font_cache.MOUNT_POINT)
     except Exception:  # a missing cache makes LuaLaTeX slower, never wrong

@@ -4,7 +4,7 @@ import json
 from uuid import uuid4
 
 import pytest
-from texpipe_contracts.decoding import UndecodableMessageError, decode_message
+from texpipe_contracts.decoding import MAX_BODY_BYTES, UndecodableMessageError, decode_message
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import CompileCompleted, CompileRequested
 
@@ -38,6 +38,10 @@ def test_a_good_body_decodes() -> None:
         (request_body(schema_version=2), ErrorCode.MESSAGE_UNKNOWN_VERSION, "major version 2"),
         (request_body(schema_name="other"), ErrorCode.MESSAGE_MALFORMED, "schema_name"),
         (request_body(revision=0), ErrorCode.MESSAGE_MALFORMED, "revision"),
+        (request_body(schema_version=True), ErrorCode.MESSAGE_UNKNOWN_VERSION, "version True"),
+        (request_body(schema_version=None), ErrorCode.MESSAGE_UNKNOWN_VERSION, "version None"),
+        (request_body(main_file="-shell-escape.tex"), ErrorCode.MESSAGE_MALFORMED, "main_file"),
+        (b" " * (MAX_BODY_BYTES + 1), ErrorCode.MESSAGE_MALFORMED, "bytes, over"),
     ],
 )
 def test_a_bad_body_is_refused_with_its_reason(body: bytes, code: ErrorCode, says: str) -> None:

@@ -38,9 +38,10 @@ def pipeline(
         "LATEX_COMPILE_TIMEOUT_MS": str(COMPILE_TIMEOUT_MS),
         "TEXPIPE_COMPILER_CONCURRENCY": "2",
         "TEXPIPE_DB_POOL_MAX": "8",
-        # Short retry delays so that an outage test does not take minutes.
-        "TEXPIPE_APPLY_RETRY_BASE_S": "0.5",
-        "TEXPIPE_APPLY_RETRY_CAP_S": "5",
+        # Retry delays shorter than the defaults (5 s, 120 s) that still outlast the one-minute
+        # api outage below: 8 retries take at least (2+4+8+16+30*4)/2 = 75 s with jitter.
+        "TEXPIPE_APPLY_RETRY_BASE_S": "2",
+        "TEXPIPE_APPLY_RETRY_CAP_S": "30",
     }
     run = {**os.environ, **env}
     subprocess.run([sys.executable, "-m", "texpipe_api", "migrate"], env=run, check=True)

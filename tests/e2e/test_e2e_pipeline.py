@@ -128,3 +128,15 @@ async def test_a_restarted_service_loses_nothing(
     pipeline.restart(stage)
     jobs = await asyncio.gather(*(wait_final(http, j, timeout=180) for j in job_ids))
     assert [j["state"] for j in jobs] == ["applied"] * 10
+
+
+async def test_an_api_outage_of_a_minute_loses_no_result(
+    http: aiohttp.ClientSession, pipeline: Pipeline
+) -> None:
+    job_ids = await submit_batch(http, 10, "outage")
+    await asyncio.sleep(1.0)  # the relay publishes right after the commit
+    pipeline.services["api"].stop()
+    await asyncio.sleep(60)  # results arrive at the applier meanwhile and wait in its retries
+    pipeline.restart("api")
+    jobs = await asyncio.gather(*(wait_final(http, j, timeout=120) for j in job_ids))
+    assert [j["state"] for j in jobs] == ["applied"] * 10

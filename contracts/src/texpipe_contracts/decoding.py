@@ -15,6 +15,8 @@ from texpipe_contracts.v1.common import Envelope
 
 MessageT = TypeVar("MessageT", bound=Envelope)
 MAX_REASON_ERRORS = 3
+MAX_BODY_BYTES = 256 * 1024
+"""A v1 message names its objects by S3 key: a few hundred bytes. Far more is not one."""
 
 
 class UndecodableMessageError(Exception):
@@ -26,10 +28,17 @@ class UndecodableMessageError(Exception):
         self.code = code
 
 
-def decode_message(body: bytes, model: type[MessageT]) -> MessageT:
+def decode_message(
+    body: bytes, model: type[MessageT], *, max_bytes: int = MAX_BODY_BYTES
+) -> MessageT:
     """Parse ``body`` as ``model``, refusing another schema or a major version it is not."""
     schema_name = model.model_fields["schema_name"].default
     version = model.model_fields["schema_version"].default
+    if len(body) > max_bytes:
+        raise UndecodableMessageError(
+            f"the body is {len(body)} bytes, over the {max_bytes} a message may have",
+            ErrorCode.MESSAGE_MALFORMED,
+        )
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -49,10 +58,11 @@ def decode_message(body: bytes, model: type[MessageT]) -> MessageT:
             f"schema_name is {data.get('schema_name')!r}, expected {schema_name!r}",
             ErrorCode.MESSAGE_MALFORMED,
         )
-    if data.get("schema_version") != version:
+    found = data.get("schema_version")
+    # True == 1 in Python, but a boolean is no version number.
+    if isinstance(found, bool) or found != version:
         raise UndecodableMessageError(
-            f"{schema_name} major version {data.get('schema_version')!r} is unknown here"
-            f" (known: {version})",
+            f"{schema_name} major version {found!r} is unknown here (known: {version})",
             ErrorCode.MESSAGE_UNKNOWN_VERSION,
         )
     try:

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
+from texpipe_contracts.decoding import UndecodableMessageError, decode_message
 from texpipe_contracts.topology import COMPILE_COMPLETED_V1, Topology
 from texpipe_contracts.v1 import CompileCompleted, CompileRequested
 from texpipe_servicekit.rabbit import (
@@ -31,7 +32,6 @@ from texpipe_servicekit.rabbit import (
 
 from texpipe_compiler import metrics
 from texpipe_compiler.compile_manager import CompileManager
-from texpipe_compiler.decode import UndecodableError, decode_request
 
 FAILURE_PAUSE_S = 1.0
 """Pause before giving a message back after a dependency failed, so it cannot spin."""
@@ -59,8 +59,8 @@ class CompileConsumer:
         headers = message_headers(msg)
         with structlog.contextvars.bound_contextvars(message_id=msg.message_id):
             try:
-                request = decode_request(msg.body)
-            except UndecodableError as exc:
+                request = decode_message(msg.body, CompileRequested)
+            except UndecodableMessageError as exc:
                 await self._settle(msg, headers, partial(self._dead_letter, msg, headers, exc))
                 return
             with (
@@ -93,7 +93,7 @@ class CompileConsumer:
         await msg.ack()
 
     async def _dead_letter(
-        self, msg: RabbitMessage, headers: dict[str, Any], exc: UndecodableError
+        self, msg: RabbitMessage, headers: dict[str, Any], exc: UndecodableMessageError
     ) -> None:
         await dead_letter(
             self._broker, self._topology,

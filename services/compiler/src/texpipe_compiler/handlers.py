@@ -10,7 +10,7 @@ from texpipe_compiler.deps import CompileConsumerDep
 
 
 async def raw_body(msg: RabbitMessage) -> bytes:
-    """Leave the body undecoded: ``decode.decode_request`` reads it and says what is wrong.
+    """Leave the body undecoded: ``decode_message`` (contracts) reads it and says what is wrong.
 
     FastStream's own decoder parses a JSON content type before the handler runs; a body that
     is not JSON would fail there, outside the handler, and with manual acks stay unsettled

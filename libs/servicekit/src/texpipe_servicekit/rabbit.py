@@ -1,5 +1,6 @@
 """FastStream helpers over the topology in contracts: declare it, dead-letter with a reason."""
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -52,6 +53,31 @@ def broker_check(broker: RabbitBroker) -> Callable[[], Awaitable[None]]:
 def is_confirmed(frame: object) -> bool:
     """True only for a broker ack: a returned (unroutable) or nacked publish is not one."""
     return isinstance(frame, Basic.Ack)
+
+
+def new_broker(amqp_url: str, *, service: str, graceful_timeout: float) -> RabbitBroker:
+    """The broker of a consuming service.
+
+    FastStream's per-message "received/processed" lines go to DEBUG (handlers log what matters),
+    and on SIGTERM it stops consuming and lets handlers finish for ``graceful_timeout``; what
+    is still unacked then is redelivered when the connection closes.
+    """
+    return RabbitBroker(
+        amqp_url,
+        logger=logging.getLogger(f"{service}.faststream"),
+        log_level=logging.DEBUG,
+        graceful_timeout=graceful_timeout,
+    )
+
+
+async def raw_body(msg: RabbitMessage) -> bytes:
+    """A subscriber decoder that leaves the body as bytes for the handler to decode.
+
+    FastStream's default decoder parses a JSON content type before the handler runs; a body
+    that is not JSON would fail there, outside the handler, and with manual acks stay unsettled
+    (holding a prefetch slot) until the broker's ack timeout instead of being dead-lettered.
+    """
+    return msg.body
 
 
 def rabbit_exchange(spec: ExchangeSpec) -> RabbitExchange:

@@ -7,10 +7,9 @@ from contextlib import asynccontextmanager
 import aiohttp
 import structlog
 from faststream import ContextRepo, FastStream
-from faststream.rabbit import RabbitBroker
 from faststream.specification import AsyncAPI
 from texpipe_servicekit.ops import OpsServer
-from texpipe_servicekit.rabbit import broker_check, declare_topology
+from texpipe_servicekit.rabbit import broker_check, declare_topology, new_broker
 
 from texpipe_applier import deps
 from texpipe_applier.api_client import ApiClient
@@ -29,14 +28,12 @@ log = structlog.get_logger(__name__)
 def create_app(settings: Settings) -> FastStream:
     """The applier: one broker, one HTTP session, two subscribers, an ops server."""
     topo = settings.topology()
-    faststream_logger = logging.getLogger("texpipe_applier.faststream")
-    broker = RabbitBroker(
+    broker = new_broker(
         settings.amqp_url.get_secret_value(),
-        logger=faststream_logger,
-        # Per-message "received/processed" lines at DEBUG: our handlers log what matters.
-        log_level=logging.DEBUG,
+        service="texpipe_applier",
         graceful_timeout=settings.shutdown_grace_s,
     )
+    faststream_logger = logging.getLogger("texpipe_applier.faststream")
     broker.include_router(build_router(topo, settings.apply_prefetch))
     redelivery = RabbitRedelivery(broker, topo)
 

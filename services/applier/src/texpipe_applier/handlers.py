@@ -7,7 +7,7 @@ from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 from texpipe_contracts.topology import Topology
-from texpipe_servicekit.rabbit import rabbit_queue
+from texpipe_servicekit.rabbit import rabbit_queue, raw_body
 
 from texpipe_applier.deps import DeliveryDep, RedeliveryDep, ReporterDep
 from texpipe_applier.received import received_from
@@ -17,15 +17,6 @@ FAILURE_PAUSE_S = 1.0
 DEAD_JOBS_PREFETCH = 4
 
 log = structlog.get_logger(__name__)
-
-
-async def raw_body(msg: RabbitMessage) -> bytes:
-    """Leave the body undecoded: our own code reads it, and dead-letters what it cannot read.
-
-    FastStream's default decoder parses JSON before the handler runs; a body that is not JSON
-    would then fail outside the handler and, with manual acks, stay unacked for good.
-    """
-    return msg.body
 
 
 def build_router(topo: Topology, apply_prefetch: int) -> RabbitRouter:

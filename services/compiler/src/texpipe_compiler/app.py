@@ -11,11 +11,10 @@ from pathlib import Path
 
 import structlog
 from faststream import ContextRepo, FastStream
-from faststream.rabbit import RabbitBroker
 from faststream.specification import AsyncAPI
 from texpipe_contracts.v1 import Engine
 from texpipe_servicekit.ops import OpsServer
-from texpipe_servicekit.rabbit import declare_topology
+from texpipe_servicekit.rabbit import broker_check, declare_topology, new_broker
 from texpipe_servicekit.s3 import open_s3_store
 
 from texpipe_compiler import deps, font_cache
@@ -32,7 +31,6 @@ from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_compiler.slots import SlotPool
 from texpipe_compiler.storage import OutputStore
 
-BROKER_PING_TIMEOUT_S = 1.0
 OUTPUT_CAP_BYTES = 256 * 1024
 MAX_AUX_BYTES = 8 * 1024 * 1024
 MAX_AUX_FILES = 500
@@ -95,20 +93,13 @@ async def _warm_luatex_cache(
 def create_app(settings: Settings) -> FastStream:
     """The compiler: one subscriber, ``compiler_concurrency`` sandboxes at most."""
     topo = settings.topology()
-    faststream_logger = logging.getLogger("texpipe_compiler.faststream")
-    broker = RabbitBroker(
+    broker = new_broker(
         settings.amqp_url.get_secret_value(),
-        logger=faststream_logger,
-        log_level=logging.DEBUG,
-        # On SIGTERM: stop taking messages, let in-flight compiles finish this long; the
-        # unfinished ones stay unacked and are redelivered when the connection closes.
+        service="texpipe_compiler",
         graceful_timeout=settings.shutdown_grace_s,
     )
+    faststream_logger = logging.getLogger("texpipe_compiler.faststream")
     broker.include_router(build_router(topo, settings.compiler_concurrency))
-
-    async def broker_reachable() -> None:
-        if not await broker.ping(timeout=BROKER_PING_TIMEOUT_S):
-            raise ConnectionError("the broker connection is down")
 
     @contextlib.asynccontextmanager
     async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
@@ -136,7 +127,7 @@ def create_app(settings: Settings) -> FastStream:
             ops = OpsServer(
                 settings.ops_host,
                 settings.ops_port,
-                {"broker": broker_reachable, "s3": store.ping, "engines": engines.check},
+                {"broker": broker_check(broker), "s3": store.ping, "engines": engines.check},
             )
             await ops.start()
             log.info(

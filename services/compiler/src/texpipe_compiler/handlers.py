@@ -4,19 +4,9 @@ from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 from texpipe_contracts.topology import Topology
-from texpipe_servicekit.rabbit import rabbit_queue
+from texpipe_servicekit.rabbit import rabbit_queue, raw_body
 
 from texpipe_compiler.deps import CompileConsumerDep
-
-
-async def raw_body(msg: RabbitMessage) -> bytes:
-    """Leave the body undecoded: ``decode_message`` (contracts) reads it and says what is wrong.
-
-    FastStream's own decoder parses a JSON content type before the handler runs; a body that
-    is not JSON would fail there, outside the handler, and with manual acks stay unsettled
-    (holding a prefetch slot) until the broker's ack timeout.
-    """
-    return msg.body
 
 
 def build_router(topology: Topology, concurrency: int) -> RabbitRouter:

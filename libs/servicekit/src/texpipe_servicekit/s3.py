@@ -7,12 +7,10 @@ object (the api's result check) without downloading it.
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aioboto3
 from aiobotocore.config import AioConfig
-from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from texpipe_servicekit.settings import S3Settings
@@ -23,8 +21,6 @@ else:
     S3Client = Any
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
-# Multipart above 16 MiB; sources and PDFs are usually far smaller and go in one request.
-_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, max_concurrency=4)
 
 
 class ObjectTooLargeError(Exception):
@@ -52,15 +48,6 @@ class S3Store:
         self._client = client
         self.bucket = bucket
 
-    async def ensure_bucket(self) -> None:
-        """Create the bucket when it does not exist (development and tests)."""
-        try:
-            await self._client.head_bucket(Bucket=self.bucket)
-        except ClientError as exc:
-            if not is_missing(exc):
-                raise
-            await self._client.create_bucket(Bucket=self.bucket)
-
     async def ping(self) -> None:
         """Raise unless the bucket answers."""
         await self._client.head_bucket(Bucket=self.bucket)
@@ -72,17 +59,6 @@ class S3Store:
         metadata = {"sha256": sha256} if sha256 else {}
         await self._client.put_object(
             Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata
-        )
-
-    async def put_file(
-        self, key: str, path: Path, *, content_type: str, sha256: str | None = None
-    ) -> None:
-        """Upload a file (multipart when large) without reading it on the event loop."""
-        extra: dict[str, Any] = {"ContentType": content_type}
-        if sha256:
-            extra["Metadata"] = {"sha256": sha256}
-        await self._client.upload_file(
-            str(path), self.bucket, key, ExtraArgs=extra, Config=_TRANSFER
         )
 
     async def get(self, key: str, *, max_bytes: int | None = None) -> bytes:
@@ -111,10 +87,6 @@ class S3Store:
             yield size, body.iter_chunks(chunk_size)
         finally:
             body.close()
-
-    async def download_file(self, key: str, path: Path) -> None:
-        """Download to ``path`` (multipart when large)."""
-        await self._client.download_file(self.bucket, key, str(path), Config=_TRANSFER)
 
     async def head(self, key: str) -> ObjectInfo | None:
         """The object's size and recorded sha256, or None when it does not exist."""

@@ -27,22 +27,10 @@ class RabbitRedelivery:
         The retry queue dead-letters expired messages back into the apply queue; the attempt
         number travels in a header we set, so counting does not depend on the broker version.
         """
-        queue = self._topo.retry_queue(attempt)
-        frame = await self._broker.publish(
-            message.body,
-            queue=queue.name,  # the default exchange routes by queue name
-            headers=cast(
-                "HeadersType", message.republish_headers(**{topology.HEADER_ATTEMPT: attempt})
-            ),
-            expiration=delay_s,
-            persist=True,
-            mandatory=True,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            content_type=CONTENT_TYPE,
+        headers = message.republish_headers(**{topology.HEADER_ATTEMPT: attempt})
+        await self._publish_to_queue(
+            message, self._topo.retry_queue(attempt).name, headers, expiration=delay_s
         )
-        if not is_confirmed(frame):
-            raise NotConfirmedError(f"retry publish to {queue.name} was not confirmed: {frame!r}")
 
     async def requeue_notice(self, message: Received, source_queue: str) -> None:
         """Put a dead-jobs notice back at the tail of its queue, to be tried again.
@@ -51,13 +39,24 @@ class RabbitRedelivery:
         nack-requeues toward a delivery limit (4.x has a default of 20) and would drop it. The
         headers, x-death included, are kept whole: they are what the notice is read from.
         """
-        queue = self._topo.dead_jobs_queue.name
+        headers = {**message.headers, topology.HEADER_SOURCE_QUEUE: source_queue}
+        await self._publish_to_queue(message, self._topo.dead_jobs_queue.name, headers)
+
+    async def _publish_to_queue(
+        self,
+        message: Received,
+        queue: str,
+        headers: dict[str, object],
+        *,
+        expiration: float | None = None,
+    ) -> None:
+        """Republish ``message`` into ``queue`` (the default exchange routes by queue name),
+        persistent, and raise unless the broker confirms it."""
         frame = await self._broker.publish(
             message.body,
             queue=queue,
-            headers=cast(
-                "HeadersType", {**message.headers, topology.HEADER_SOURCE_QUEUE: source_queue}
-            ),
+            headers=cast("HeadersType", headers),
+            expiration=expiration,
             persist=True,
             mandatory=True,
             message_id=message.message_id,
@@ -65,7 +64,7 @@ class RabbitRedelivery:
             content_type=CONTENT_TYPE,
         )
         if not is_confirmed(frame):
-            raise NotConfirmedError(f"re-queue to {queue} was not confirmed: {frame!r}")
+            raise NotConfirmedError(f"publish to {queue} was not confirmed: {frame!r}")
 
     async def dead_letter(
         self, message: Received, *, reason: str, code: str, attempts: int

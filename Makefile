@@ -13,15 +13,16 @@ MEMBERS := contracts libs/servicekit libs/testing services/api services/compiler
 SRC := $(foreach m,$(MEMBERS),$(m)/src)
 export UV_PYTHON_DOWNLOADS := never
 
-APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
-	texlive-xetex texlive-luatex latexmk bubblewrap libseccomp2 poppler-utils python3
+# The TeX installation is one list, shared with the compiler's image (services/compiler/texlive/).
+TEXLIVE_PACKAGES := $(shell grep -v '^\#' services/compiler/texlive/debian-packages.txt)
+APT_PACKAGES := $(TEXLIVE_PACKAGES) bubblewrap libseccomp2 poppler-utils python3
 
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 .PHONY: system-deps
-system-deps: ## Debian packages: TeX Live engines, latexmk, bubblewrap (only when missing)
+system-deps: ## Debian packages: the full TeX Live without docs, bubblewrap (only when missing)
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

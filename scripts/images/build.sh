@@ -12,7 +12,9 @@
 # "images: step <name> refused: <why>" and the command's own output above it.
 #
 # Environment: IMAGES_DIR (default .tools/images) keeps the base rootfs between runs;
-# IMAGES_TAG (default dev); IMAGES_SKIP_RUN=1 builds without the run check;
+# IMAGES_TAG (default dev); IMAGES_SERVICES (default "api applier compiler") builds only those
+# (the run check then uses the images of the others already tagged); IMAGES_SKIP_RUN=1 builds
+# without the run check;
 # IMAGES_REQUIRE_COMPILE=1 also fails when the end-to-end compile through the three containers
 # does not end `applied` (otherwise its outcome is printed).
 set -euo pipefail
@@ -23,7 +25,7 @@ images_dir=${IMAGES_DIR:-$root/.tools/images}
 tag=${IMAGES_TAG:-dev}
 base_image=localhost/texpipe-base:bookworm
 podman=(podman --storage-driver=vfs)
-services=(api applier compiler)
+read -r -a services <<<"${IMAGES_SERVICES:-api applier compiler}"
 
 step() {
   local name=$1

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from compiler_helpers import CORPUS, outputs_of, project_files, raw_tar, submit  # type: ignore[import-not-found]
 from pypdf import PdfReader
+from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.compile_manager import CompileManager
 from texpipe_compiler.engines import probe_engines
 from texpipe_compiler.errors import EngineUnavailableError
@@ -34,6 +35,53 @@ async def test_tectonic_reports_the_error_line(manager: CompileManager, s3_store
     assert result.error is not None
     assert "Undefined control sequence" in result.error.message
     assert (result.error.file, result.error.line) == ("main.tex", 4)
+
+
+_PAGELLA = rb"""\documentclass{article}
+\usepackage{fontspec}
+\setmainfont{TeX Gyre Pagella}
+\begin{document}Set in Pagella.\end{document}
+"""
+_CHINESE = "这是中文文档。"
+_CTEX = f"\\documentclass{{ctexart}}\\begin{{document}}{_CHINESE}\\end{{document}}\n".encode()
+_BIBLATEX = rb"""\documentclass{article}
+\usepackage[backend=biber]{biblatex}
+\addbibresource{refs.bib}
+\begin{document}As \textcite{knuth84} shows.\printbibliography\end{document}
+"""
+_REFS = b"@book{knuth84, author={Donald E. Knuth}, title={The TeXbook}, year={1984}}\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ([ProjectFile("main.tex", _PAGELLA)], ["Set in Pagella.", "TeXGyrePagella"]),
+        ([ProjectFile("main.tex", _CTEX)], ["FandolSong"]),
+        (
+            [ProjectFile("main.tex", _BIBLATEX), ProjectFile("refs.bib", _REFS)],
+            ["As Knuth [1] shows.", "The TeXbook"],
+        ),
+    ],
+    ids=["fontspec-tex-gyre", "ctex", "biblatex-biber"],
+)
+async def test_tectonic_bundle_holds_the_full_tex_live(
+    files: list[ProjectFile], expected: list[str], runner: LatexRunner, sandbox_uid: int | None
+) -> None:
+    """The bundle made of the full TeX Live: its format loads, fonts by name, CJK, biber.
+
+    ``expected``: texts of page 1 or names of its fonts (FandolSong has no ToUnicode map, so
+    the Chinese text is checked through its font).
+    """
+    result = await runner.compile(files, "main.tex", Engine.TECTONIC, uid=sandbox_uid, cpu_s=60)
+    assert result.status is RunStatus.OK, result.output[-2000:]
+    assert result.pdf is not None
+    reader = PdfReader(io.BytesIO(result.pdf))
+    fonts = " ".join(
+        str(font["/BaseFont"]) for font in reader.pages[0]["/Resources"]["/Font"].values()
+    )
+    found = (reader.pages[0].extract_text() or "") + " " + fonts
+    for text in expected:
+        assert text in found
 
 
 @pytest.mark.parametrize(

@@ -62,18 +62,22 @@ typecheck: venv ## mypy --strict over every package
 	$(VENV)/bin/mypy $(SRC)
 
 .PHONY: test
-test: system-deps venv tectonic ## set up what is missing, then run the whole suite against real servers
+test: system-deps venv tectonic font-cache ## set up what is missing, then run the whole suite against real servers
 	$(VENV)/bin/pytest -q
 
 .PHONY: tectonic
 tectonic: venv ## Tectonic offline: static binary, bundle from the installed TeX Live, format (.tools/tectonic)
 	$(PY) services/compiler/scripts/install_tectonic.py --dest .tools/tectonic --uv $(UV)
 
+.PHONY: font-cache
+font-cache: venv ## the compiler's font databases (luaotfload, fontconfig) for the installed fonts (.tools/font-cache)
+	$(PY) -m texpipe_compiler.font_cache .tools/font-cache
+
 CORPUS ?= ../shared/corpus
 COMPILE_TIMEOUT_MS ?= 20000
 
 .PHONY: up
-up: system-deps venv tectonic ## start RabbitMQ/PostgreSQL if stopped, SeaweedFS, api, compiler, applier
+up: system-deps venv tectonic font-cache ## start RabbitMQ/PostgreSQL if stopped, SeaweedFS, api, compiler, applier
 	$(PY) -m texpipe_testing.stack up run --compile-timeout-ms $(COMPILE_TIMEOUT_MS)
 
 .PHONY: down

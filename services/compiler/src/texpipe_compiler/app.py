@@ -106,15 +106,25 @@ def create_app(settings: Settings) -> FastStream:
         async with contextlib.AsyncExitStack() as stack:
             store = await stack.enter_async_context(open_s3_store(settings))
             engines = await probe_engines(settings.compiler_engines, settings.tectonic_dir)
-            cache_dir = await asyncio.to_thread(_private_cache_dir)
-            stack.callback(shutil.rmtree, cache_dir, True)
+            prepared = await asyncio.to_thread(font_cache.prepared_fonts, settings.font_cache_dir)
+            if prepared is None:
+                # Still compiles: LuaLaTeX jobs build their own until the warm-up below is done;
+                # XeTeX sees the system fonts only.
+                log.warning("font_cache_not_current", folder=str(settings.font_cache_dir))
+                fonts = font_cache.PreparedFonts(await asyncio.to_thread(_private_cache_dir), None)
+                stack.callback(shutil.rmtree, fonts.luatex, True)
+            else:
+                fonts = prepared
             uid_base = settings.sandbox_uid_base if os.geteuid() == 0 else None
             launcher = SandboxLauncher(
-                _layout(settings, engines, cache_dir),
+                _layout(settings, engines, fonts),
                 _sandbox_limits(settings, shared_uid=uid_base is None),
                 await asyncio.to_thread(seccomp_program),
             )
             runner = LatexRunner(launcher, _runner_limits(settings), settings.source_date_epoch)
+            if prepared is not None:
+                runner.use_luatex_cache(font_cache.MOUNT_POINT)
+                runner.use_fontconfig(font_cache.FONTCONFIG_FILE)
             slots = SlotPool(settings.compiler_concurrency, uid_base)
             manager = CompileManager(_policy(settings), OutputStore(store), runner, engines, slots)
             consumer = CompileConsumer(broker, topo, manager, settings.message_deadline_s)
@@ -122,8 +132,10 @@ def create_app(settings: Settings) -> FastStream:
             await broker.connect()
             await declare_topology(broker, topo)
             warm = None
-            if Engine.LUALATEX in engines.available:
-                warm = asyncio.create_task(_warm_luatex_cache(launcher, runner, slots, cache_dir))
+            if prepared is None and Engine.LUALATEX in engines.available:
+                warm = asyncio.create_task(
+                    _warm_luatex_cache(launcher, runner, slots, fonts.luatex)
+                )
             ops = OpsServer(
                 settings.ops_host,
                 settings.ops_port,
@@ -159,8 +171,10 @@ def _private_cache_dir() -> Path:
     return path
 
 
-def _layout(settings: Settings, engines: Engines, luatex_cache: Path) -> SandboxLayout:
-    mounts = [Mount(str(luatex_cache), font_cache.MOUNT_POINT)]
+def _layout(settings: Settings, engines: Engines, fonts: font_cache.PreparedFonts) -> SandboxLayout:
+    mounts = [Mount(str(fonts.luatex), font_cache.MOUNT_POINT)]
+    if fonts.fontconfig is not None:
+        mounts.append(Mount(str(fonts.fontconfig), font_cache.FONTCONFIG_MOUNT_POINT))
     if Engine.TECTONIC in engines.available:
         mounts.append(Mount(str(settings.tectonic_dir.resolve()), cmd.TECTONIC_ROOT))
     return SandboxLayout(python=settings.sandbox_python, extra_ro_mounts=tuple(mounts))

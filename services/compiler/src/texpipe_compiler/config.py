@@ -36,6 +36,10 @@ def _default_tectonic_dir() -> Path:
     return Path.cwd() / ".tools" / "tectonic"
 
 
+def _default_font_cache_dir() -> Path:
+    return _default_tectonic_dir().parent / "font-cache"  # ``make font-cache``
+
+
 def message_deadline_s(compile_timeout_ms: int) -> float:
     """The wall clock of one message from delivery to ack: its compile plus the I/O around
     it, always below the broker's ack timeout (past it the broker would take it back)."""
@@ -85,6 +89,11 @@ class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings, _CompileTimeo
         description="Enabled engines (JSON list); /ready fails if one of them is missing.",
     )
     tectonic_dir: Path = Field(default_factory=_default_tectonic_dir)
+    font_cache_dir: Path = Field(
+        default_factory=_default_font_cache_dir,
+        description="Font databases prepared by `python -m texpipe_compiler.font_cache DIR`, "
+        "used while current; else luaotfload's is built at startup.",
+    )
     sandbox_python: str = Field(default="/usr/bin/python3", pattern=r"^/")
     sandbox_uid_base: int = Field(
         default=64000,

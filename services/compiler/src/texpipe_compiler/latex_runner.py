@@ -99,6 +99,11 @@ class LatexRunner:
         """From now on, LuaLaTeX jobs start from the prepared font cache at ``mount_point``."""
         self._luatex_cache = mount_point
 
+    def use_fontconfig(self, config_file: str) -> None:
+        """From now on, every TeX program reads fontconfig's configuration from
+        ``config_file`` (a path in the sandbox), not the system's."""
+        self._env = {**self._env, "FONTCONFIG_FILE": config_file}
+
     async def compile(
         self,
         files: Sequence[ProjectFile],

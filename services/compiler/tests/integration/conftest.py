@@ -2,11 +2,9 @@
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +30,7 @@ from texpipe_testing.seaweed import S3Server
 
 REPO = Path(__file__).resolve().parents[4]
 TECTONIC_DIR = REPO / ".tools" / "tectonic"
+FONT_CACHE_DIR = REPO / ".tools" / "font-cache"
 MiB = 1024 * 1024
 MANAGER_EPOCH = 1
 
@@ -58,12 +57,14 @@ def sandbox_uid(sandbox_uids: range) -> int | None:
 
 
 @pytest.fixture(scope="session")
-def luatex_cache_dir() -> Iterator[Path]:
-    """An empty host directory for the prepared luaotfload cache."""
-    path = Path(tempfile.mkdtemp(prefix="texpipe-test-luacache-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def prepared_fonts() -> font_cache.PreparedFonts:
+    """The font databases as ``make font-cache`` prepares them (a no-op when current)."""
+    subprocess.run(
+        [sys.executable, "-m", "texpipe_compiler.font_cache", str(FONT_CACHE_DIR)], check=True
+    )
+    fonts = font_cache.prepared_fonts(FONT_CACHE_DIR)
+    assert fonts is not None
+    return fonts
 
 
 def runner_limits() -> RunnerLimits:
@@ -80,12 +81,14 @@ def runner_limits() -> RunnerLimits:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def launcher(tectonic_dir: Path, luatex_cache_dir: Path) -> SandboxLauncher:
+async def launcher(tectonic_dir: Path, prepared_fonts: font_cache.PreparedFonts) -> SandboxLauncher:
     """A sandbox launcher laid out as the service lays it out."""
+    assert prepared_fonts.fontconfig is not None
     layout = SandboxLayout(
         python="/usr/bin/python3",
         extra_ro_mounts=(
-            Mount(str(luatex_cache_dir), font_cache.MOUNT_POINT),
+            Mount(str(prepared_fonts.luatex), font_cache.MOUNT_POINT),
+            Mount(str(prepared_fonts.fontconfig), font_cache.FONTCONFIG_MOUNT_POINT),
             Mount(str(tectonic_dir), cmd.TECTONIC_ROOT),
         ),
     )
@@ -100,14 +103,12 @@ async def launcher(tectonic_dir: Path, luatex_cache_dir: Path) -> SandboxLaunche
 
 
 @pytest_asyncio.fixture(scope="session")
-async def runner(
-    launcher: SandboxLauncher, luatex_cache_dir: Path, sandbox_uid: int | None
-) -> AsyncIterator[LatexRunner]:
-    """A LaTeX runner with the luaotfload cache prepared as the service prepares it."""
+async def runner(launcher: SandboxLauncher) -> LatexRunner:
+    """A LaTeX runner with the prepared font databases, as the service uses them."""
     latex_runner = LatexRunner(launcher, runner_limits(), source_date_epoch=0)
-    assert await font_cache.prepare_luatex_cache(launcher, luatex_cache_dir, sandbox_uid)
     latex_runner.use_luatex_cache(font_cache.MOUNT_POINT)
-    yield latex_runner
+    latex_runner.use_fontconfig(font_cache.FONTCONFIG_FILE)
+    return latex_runner
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -115,7 +115,10 @@ import_base() {
 build_image() {
   local svc=$1
   # --format docker keeps HEALTHCHECK (the OCI image format has no such field).
-  "${podman[@]}" build --format docker --isolation=chroot --pull=never \
+  # --layers=false: with the vfs driver every cached step, even an ENV, is a full copy of the
+  # file system (~7.7 GB for the compiler, whose TeX Live fills the disk in a dozen steps), so
+  # each stage is built in one working container and committed once, without a layer cache.
+  "${podman[@]}" build --format docker --isolation=chroot --pull=never --layers=false \
     --build-arg "BASE_IMAGE=$base_image" \
     -f "services/$svc/Dockerfile" -t "localhost/texpipe-$svc:$tag" . \
     >"$images_dir/build-$svc.log" 2>&1 || {

@@ -114,7 +114,7 @@ def create_app(settings: Settings) -> FastStream:
                 _sandbox_limits(settings, shared_uid=uid_base is None),
                 await asyncio.to_thread(seccomp_program),
             )
-            runner = LatexRunner(launcher, _runner_limits(settings), settings.source_date_epoch)
+            runner = LatexRunner(launcher, _runner_limits(settings))
             slots = SlotPool(settings.compiler_concurrency, uid_base)
             manager = CompileManager(_policy(settings), OutputStore(store), runner, engines, slots)
             consumer = CompileConsumer(broker, topo, manager, settings.message_deadline_s)

@@ -107,6 +107,7 @@ class CompileManager:
                 run = await self._runner.compile(
                     files, request.main_file, request.engine,
                     uid=uid, cpu_s=math.ceil(timeout_s) + 1,
+                    source_date_epoch=self._source_date_epoch(request),
                 )  # fmt: skip
         except TimeoutError:
             if not deadline.expired():
@@ -116,6 +117,12 @@ class CompileManager:
             return self._result(request, started, info.version, Outcome.TIMED_OUT, error=error)
         return await self._finish(request, started, info, keys, run)
 
+    def _source_date_epoch(self, request: CompileRequested) -> int:
+        """The revision's own time when the request carries it, else the fixed default."""
+        if request.source_date_epoch is not None:
+            return request.source_date_epoch
+        return self._policy.source_date_epoch
+
     def _cache_inputs(self, request: CompileRequested, info: EngineInfo) -> CacheInputs:
         return CacheInputs(
             source_sha256=request.source.sha256,
@@ -123,7 +130,7 @@ class CompileManager:
             engine_version=info.version,
             engine_fingerprint=info.fingerprint,
             main_file=request.main_file,
-            source_date_epoch=self._policy.source_date_epoch,
+            source_date_epoch=self._source_date_epoch(request),
         )
 
     async def _finish(

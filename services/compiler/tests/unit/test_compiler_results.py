@@ -5,6 +5,7 @@ import io
 import pytest
 from pypdf import PdfWriter
 from texpipe_compiler.bundle_reader import ProjectFile
+from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.latex_runner import RunOutcome, RunStatus, project_files_for
 from texpipe_compiler.outputs import UnreadablePdfError, pdf_facts
 from texpipe_compiler.result_errors import error_for_run
@@ -62,20 +63,13 @@ def test_pdf_facts_count_pages_and_refuse_garbage() -> None:
         pdf_facts(b"%PDF-1.5 nothing else")
 
 
-def test_shipped_outputs_are_dropped_and_a_shipped_bbl_serves_the_job_name() -> None:
+def test_shipped_outputs_are_dropped_and_a_shipped_bbl_is_kept() -> None:
     files = [
-        ProjectFile("main.tex", b"x"),
-        ProjectFile("main.bbl", b"bbl"),
-        ProjectFile("output.pdf", b"stale"),
-        ProjectFile("output.log", b"stale"),
+        ProjectFile("paper/main.tex", b"x"),
+        ProjectFile("paper/main.bbl", b"bbl"),
+        ProjectFile("paper/main.pdf", b"stale"),
+        ProjectFile("paper/main.log", b"stale"),
+        ProjectFile("main.pdf", b"a figure"),
     ]
-    kept = {f.path: f.data for f in project_files_for(Engine.PDFLATEX, "main.tex", files)}
-    assert kept == {"main.tex": b"x", "main.bbl": b"bbl", "output.bbl": b"bbl"}
-    tectonic = {
-        f.path
-        for f in project_files_for(
-            Engine.TECTONIC, "main.tex", [*files, ProjectFile("main.pdf", b"s")]
-        )
-    }
-    assert "main.pdf" not in tectonic
-    assert "output.bbl" not in tectonic
+    kept = {f.path: f.data for f in project_files_for(cmd.MainFile("paper/main.tex"), files)}
+    assert kept == {"paper/main.tex": b"x", "paper/main.bbl": b"bbl", "main.pdf": b"a figure"}

@@ -80,11 +80,9 @@ async def compile_command(config: ApiConfig, opts: CompileOptions, console: Cons
         files.load_project, opts.path, main=opts.main, output=output, exclude=opts.exclude
     )
     state = await asyncio.to_thread(read_state, project.state_path)
-    body: dict[str, object] = {
-        "files": files.encode_files(project.files),
-        "main": project.main,
-        "compile": True,
-    }
+    body: dict[str, object] = {"files": files.encode_files(project.files), "compile": True}
+    if project.main is not None:
+        body["main"] = project.main
     if opts.engine:
         body["engine"] = opts.engine
     async with ApiClient(config) as api:
@@ -102,7 +100,8 @@ async def compile_command(config: ApiConfig, opts: CompileOptions, console: Cons
             else f"sent revision {created.revision} of document {created.id}"
         )
         console.info(
-            f"{what} ({len(project.files)} files, main {project.main}); job {created.job_id}"
+            f"{what} ({len(project.files)} files, main {created.main or project.main});"
+            f" job {created.job_id}"
         )
         if not (opts.wait or opts.output):
             console.result(created.job_id)

@@ -54,6 +54,7 @@ class Created:
     id: str
     revision: int
     job_id: str | None
+    main: str | None
 
 
 def _opt(obj: dict[str, object], name: str, kind: type[T]) -> T | None:
@@ -113,6 +114,7 @@ def parse_created(raw: object) -> Created:
         id=_req(obj, "id", str),
         revision=_req(obj, "revision", int),
         job_id=_opt(obj, "job_id", str),
+        main=_opt(obj, "main", str),
     )
 
 

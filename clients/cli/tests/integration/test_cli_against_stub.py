@@ -225,7 +225,7 @@ async def test_create_compile_wait_writes_the_pdf_then_a_second_run_puts_a_revis
     assert "applied" in err
 
     sent = stub_api.bodies[0]
-    assert sent["main"] == "main.tex"
+    assert "main" not in sent, "the api finds the main file"
     assert sent["compile"] is True
     assert "engine" not in sent
     assert sent["files"] == {

@@ -20,12 +20,13 @@ OUTBOX_CHANNEL = "texpipe_outbox"
 # inserted when the document is not the tenant's, or when the idempotency key was used before.
 _INSERT_JOB = f"""
 WITH doc AS (
-    SELECT d.id, d.current_revision, r.engine FROM documents d
+    SELECT d.id, d.current_revision, r.engine, r.engine_source FROM documents d
     JOIN revisions r ON r.document_id = d.id AND r.revision = d.current_revision
     WHERE d.id = $3 AND d.tenant_id = $4
 ), job AS (
-    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, timeout_ms, idempotency_key)
-    SELECT $1, $4, doc.id, doc.current_revision, doc.engine, $5, $6 FROM doc
+    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, engine_source, timeout_ms,
+                      idempotency_key)
+    SELECT $1, $4, doc.id, doc.current_revision, doc.engine, doc.engine_source, $5, $6 FROM doc
     ON CONFLICT (document_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 ), queued AS (
@@ -63,7 +64,7 @@ WITH req AS (
         AS r (job_id, message_id, document_id, tenant_id)
 ), doc AS (
     SELECT req.job_id, req.message_id, req.tenant_id, d.id AS document_id, d.current_revision,
-           r.engine,
+           r.engine, r.engine_source,
            CASE WHEN d.pdf_revision = d.current_revision THEN d.pdf_job_id
                 ELSE (SELECT l.id FROM (
                           SELECT j.id, j.revision, j.state FROM jobs j
@@ -74,8 +75,8 @@ WITH req AS (
     JOIN documents d ON d.id = req.document_id AND d.tenant_id = req.tenant_id
     JOIN revisions r ON r.document_id = d.id AND r.revision = d.current_revision
 ), job AS (
-    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, timeout_ms)
-    SELECT job_id, tenant_id, document_id, current_revision, engine, $5 FROM doc
+    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, engine_source, timeout_ms)
+    SELECT job_id, tenant_id, document_id, current_revision, engine, engine_source, $5 FROM doc
     WHERE reuse_id IS NULL
     RETURNING id, state
 ), queued AS (

@@ -43,9 +43,7 @@ async def test_path_rules(
     assert problem.get("path", path) == path
 
 
-async def test_several_main_candidates_are_listed(
-    client: Client, tenant_a: dict[str, str]
-) -> None:
+async def test_several_main_candidates_are_listed(client: Client, tenant_a: dict[str, str]) -> None:
     body = {"files": {"a.tex": HELLO, "b.tex": HELLO}}
     response = await client.post("/v1/documents", json=body, headers=tenant_a)
     problem = await expect_problem(response, 422, "MAIN_FILE_AMBIGUOUS", "a.tex", "b.tex")

@@ -30,9 +30,7 @@ def test_rerun_hints_in_the_log() -> None:
 def test_bibtex_signature_follows_citations_and_databases() -> None:
     assert passes.bibtex_signature({"main.aux": b"\\citation{a}\n"}) is None
     one = passes.bibtex_signature({"main.aux": b"\\citation{a}\n\\bibdata{refs}\n"})
-    two = passes.bibtex_signature(
-        {"main.aux": b"\\citation{a}\n\\bibdata{refs}\n\\newlabel{x}{}"}
-    )
+    two = passes.bibtex_signature({"main.aux": b"\\citation{a}\n\\bibdata{refs}\n\\newlabel{x}{}"})
     three = passes.bibtex_signature(
         {"main.aux": b"\\bibdata{refs}\n", "ch/intro.aux": b"\\citation{b}\n"}
     )
@@ -88,14 +86,10 @@ def test_the_bibliography_run_that_is_due() -> None:
     assert again is None
     # A shipped .bbl without its databases is kept, whether or not its bytes were read.
     shipped = passes.AuxFiles(aux, frozenset({*aux, "main.bbl"}), complete=False)
-    kept = passes.bibliography_due(
-        shipped, None, main=MAIN, project_paths=["main.tex"], done=None
-    )
+    kept = passes.bibliography_due(shipped, None, main=MAIN, project_paths=["main.tex"], done=None)
     assert kept is None
     bcf = b"<bcf:controlfile version='3.8'>"
-    biber = passes.bibliography_due(
-        found, bcf, main=MAIN, project_paths=["main.tex"], done=None
-    )
+    biber = passes.bibliography_due(found, bcf, main=MAIN, project_paths=["main.tex"], done=None)
     assert biber is not None
     assert biber.tool == "biber"
 

@@ -4,8 +4,8 @@ import io
 
 import pytest
 from pypdf import PdfWriter
-from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler import latex_commands as cmd
+from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.latex_runner import RunOutcome, RunStatus, project_files_for
 from texpipe_compiler.outputs import UnreadablePdfError, pdf_facts
 from texpipe_compiler.result_errors import error_for_run

@@ -25,7 +25,7 @@ are read.
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from texpipe_contracts.v1 import Severity
 
@@ -38,7 +38,9 @@ SKIPPED_BLOCK_LINES = 60
 """How many lines of box contents or error help are passed over at most (an empty line ends
 them sooner; with ``max_print_line=10000`` a box shows in a line or two)."""
 MAX_DEPTH = 1000
+"""Parentheses followed as a stack; deeper ones are only counted (TeX nests few files)."""
 MAX_OPENED = 100_000
+"""File names remembered as opened (a book of 2148 files opens a few thousand in all)."""
 CONTINUATION_LINES = 20
 """How many ``(package)  ...`` lines a warning's message takes at most."""
 
@@ -89,10 +91,6 @@ class LogEntry:
     message: str
     start: int
     end: int
-
-    def at(self, start: int, end: int) -> "LogEntry":
-        """This entry, placed at log lines ``start``..``end``."""
-        return replace(self, start=start, end=end)
 
 
 @dataclass(slots=True)
@@ -211,14 +209,15 @@ class _Scanner:
             if box is not None:
                 number = box.group("first") or box.group("at")
                 message = line.removesuffix("[]").strip()
-                entry = self._entry(Severity.BADBOX, int(number) if number else None, message)
+                line_number = int(number) if number else None
+                entry = self._entry(Severity.BADBOX, line_number, message, index, index + 1)
                 # The box's contents follow: typeset text, kept out of the file stack.
-                return entry.at(index, index + 1), _skip_block(self.lines, index + 1)
+                return entry, _skip_block(self.lines, index + 1)
         warning = _WARNING.match(line) if "arning" in line else None
         if warning is not None:
             return self._warning(warning, index)
         if line.startswith("Missing character:") and _MISSING_CHARACTER.match(line):
-            return self._entry(Severity.WARNING, None, line).at(index, index + 1), index + 1
+            return self._entry(Severity.WARNING, None, line, index, index + 1), index + 1
         if line.startswith("! "):
             bang = _BANG.match(line)
             if bang is not None:
@@ -231,8 +230,11 @@ class _Scanner:
             return self._error(index, message, (name, number))
         return None
 
-    def _entry(self, severity: Severity, line: int | None, message: str) -> LogEntry:
-        return LogEntry(severity, self.files.current(), line, message[:MAX_MESSAGE_CHARS], 0, 0)
+    def _entry(
+        self, severity: Severity, line: int | None, message: str, start: int, end: int
+    ) -> LogEntry:
+        file = self.files.current()
+        return LogEntry(severity, file, line, message[:MAX_MESSAGE_CHARS], start, end)
 
     def _warning(self, found: re.Match[str], index: int) -> _Found:
         parts = [found.group("message").strip()]
@@ -249,7 +251,7 @@ class _Scanner:
             message = f"{found.group('engine').strip()} {message}"
         on_line = _ON_INPUT_LINE.search(message)
         number = int(on_line.group(1)) if on_line else None
-        return self._entry(Severity.WARNING, number, message).at(index, end), end
+        return self._entry(Severity.WARNING, number, message, index, end), end
 
     def _error(self, index: int, message: str, where: tuple[str, int] | None) -> _Found:
         """An error and its block: the context up to ``l.N`` and the line after it, then
@@ -262,9 +264,10 @@ class _Scanner:
         file, number = where if where is not None else (None, None)
         end = resume = index + 1
         limit = min(len(self.lines), index + 1 + ERROR_CONTEXT_LINES)
-        limit = min(limit, index + 1 + max(0, self.lookahead_budget))
-        self.lookahead_budget -= limit - index - 1
         for probe in range(index + 1, limit):
+            if self.lookahead_budget <= 0:
+                break
+            self.lookahead_budget -= 1
             text = self.lines[probe]
             context = _CONTEXT_LINE.match(text)
             if context is not None:

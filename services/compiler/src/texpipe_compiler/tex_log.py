@@ -18,9 +18,9 @@ Sources of the shapes: tex.web (``start_input`` prints ``(`` and the name, with 
 before it unless at the start of a line; ``print_file_line`` with ``-file-line-error``;
 ``show_context`` ends with the ``l.N`` line; the help after it ends with an empty line),
 LaTeX's ``\\GenericWarning`` (a continuation line starts with ``(package)``) and the logs of
-TeX Live 2022 in tests/unit/tex_logs. TeX Live prints a name with spaces as is
-(``(./chapters/chapter one.tex``); some builds quote it (``("./chapter one.tex"``): both
-are read.
+TeX Live 2022 in tests/unit/tex_logs. pdfTeX and XeTeX print a name with spaces as is
+(``(./chapters/chapter one.tex``), LuaTeX quotes it (``("./chapters/chapter one.tex"``):
+both are read.
 """
 
 import re

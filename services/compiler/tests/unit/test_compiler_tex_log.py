@@ -45,6 +45,19 @@ def test_an_error_in_an_input_file_whose_name_has_a_space() -> None:
     ]
 
 
+def test_a_name_luatex_quotes() -> None:
+    parsed = report("lualatex-quoted-name")
+    assert rows(parsed) == [
+        (
+            "warning",
+            "chapters/chapter one.tex",
+            2,
+            "Reference `nowhere' on page 1 undefined on input line 2.",
+        ),
+        ("error", "chapters/chapter one.tex", 4, "Undefined control sequence."),
+    ]
+
+
 def test_a_main_file_whose_name_has_a_space() -> None:
     parsed = report("main-with-space", "my paper.log")
     assert parsed.error is not None

@@ -22,8 +22,9 @@ META_TYPE = "application/json"
 RECORD_MAX_BYTES = 2 * 1024 * 1024
 """A cache record's size cap: a PDF and a log reference and up to MAX_DIAGNOSTICS entries of
 at most 1524 characters (file and message), at most 4 bytes each in UTF-8 JSON: 1.3 MB."""
-MEMO_DIAGNOSTICS = 50 * MAX_DIAGNOSTICS
-"""How many diagnostics the memo holds in all (10000 entries: a few MB at most)."""
+MEMO_DIAGNOSTICS = 10 * MAX_DIAGNOSTICS
+"""How many diagnostics the memo holds in all: 2000 entries, about 13 MB if every one had the
+longest file name and message in 4-byte characters (a few hundred KB as logs usually are)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 import asyncpg
 from texpipe_contracts.v1 import Engine
 
-from texpipe_api.schemas import DocumentOut, JobErrorOut, JobOut, PdfOut
+from texpipe_api.schemas import DiagnosticsOut, DocumentOut, JobErrorOut, JobOut, PdfOut
 
 
 def job_out(row: asyncpg.Record) -> JobOut:
@@ -32,6 +32,11 @@ def job_out(row: asyncpg.Record) -> JobOut:
         engine_version=row["engine_version"],
         cache_hit=row["cache_hit"],
         dead_reason=row["dead_reason"],
+        diagnostics=(
+            DiagnosticsOut.model_validate_json(row["diagnostics"])
+            if row["diagnostics"] is not None
+            else None
+        ),
     )
 
 

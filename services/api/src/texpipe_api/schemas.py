@@ -86,6 +86,27 @@ class JobErrorOut(BaseModel):
     excerpt: str = ""
 
 
+class DiagnosticOut(BaseModel):
+    """One entry of the compile's log panel (text from the log: the document's)."""
+
+    severity: Literal["error", "warning", "badbox"]
+    file: str | None = Field(
+        default=None,
+        description="As TeX names it, relative to the folder it ran in ('chapters/intro.tex'),"
+        " or a TeX Live path for a package's own file.",
+    )
+    line: int | None = None
+    message: str = Field(examples=["Reference `fig:plot' on page 3 undefined on input line 12."])
+
+
+class DiagnosticsOut(BaseModel):
+    """A compile's errors, warnings and bad boxes: at most 200, errors kept first when the
+    log held more (``omitted`` counts the rest)."""
+
+    items: list[DiagnosticOut]
+    omitted: int = 0
+
+
 class JobOut(BaseModel):
     """A compile job."""
 
@@ -103,6 +124,10 @@ class JobOut(BaseModel):
     engine_version: str | None = None
     cache_hit: bool | None = None
     dead_reason: str | None = None
+    diagnostics: DiagnosticsOut | None = Field(
+        default=None,
+        description="Absent until the job has a result, and when its compile read no log.",
+    )
 
 
 class DocumentOut(BaseModel):

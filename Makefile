@@ -69,7 +69,7 @@ test: system-deps venv tectonic ## set up what is missing, then run the whole su
 tectonic: venv ## Tectonic offline: static binary, bundle from the installed TeX Live, format (.tools/tectonic)
 	$(PY) services/compiler/scripts/install_tectonic.py --dest .tools/tectonic --uv $(UV)
 
-CORPUS ?= ../shared/corpus
+CORPUS ?= ../shared/corpus ../shared/corpus-real
 COMPILE_TIMEOUT_MS ?= 20000
 
 .PHONY: up
@@ -81,12 +81,12 @@ down: ## stop what 'make up' started, and only that
 	@[ -x $(PY) ] && $(PY) -m texpipe_testing.stack down run || echo "nothing to stop"
 
 .PHONY: demo
-demo: up ## compile every document of the corpus through the api and print a table
+demo: up ## compile every document of both corpora through the api and print a table
 	$(PY) -m texpipe_testing.demo $(CORPUS)
 
 .PHONY: bench
 bench: up ## end-to-end latency against raw latexmk (the stack of 'make up'); see bench/README.md
-	$(PY) bench/e2e_latency.py --corpus $(CORPUS) --runs 20
+	$(PY) bench/e2e_latency.py --corpus ../shared/corpus --runs 20
 
 .PHONY: images
 images: venv ## build the three images with podman from a local Debian base, then run-check them

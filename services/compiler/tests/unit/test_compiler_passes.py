@@ -100,3 +100,49 @@ def test_bib_lines_are_found_across_pieces() -> None:
     assert passes.bib_databases(data) == ["refs"]
     short = passes.bibtex_signature({"main.aux": b"\\bibdata{refs}\n\\citation{z}\n"})
     assert passes.bibtex_signature({"main.aux": data}) == short
+
+
+def _aux(files: dict[str, bytes]) -> passes.AuxFiles:
+    return passes.AuxFiles(files, frozenset(files), complete=True)
+
+
+def test_an_index_is_built_with_the_projects_style_and_only_when_it_changed() -> None:
+    main = cmd.MainFile("book/Book One.tex")
+    aux = _aux({"book/Book One.idx": b"\\indexentry{a}{1}\n", "book/Book One.aux": b"\\relax\n"})
+    runs = passes.index_runs(aux, main, project_paths=["book/book.ist"], done={})
+    assert [r.argv for r in runs] == [
+        ["makeindex", "-q", "-s", "./book.ist", "-o", "./Book One.ind", "./Book One.idx"]
+    ]
+    done = {r.key: r.signature for r in runs}
+    assert passes.index_runs(aux, main, project_paths=["book/book.ist"], done=done) == []
+    changed = _aux({"book/Book One.idx": b"\\indexentry{b}{2}\n"})
+    assert len(passes.index_runs(changed, main, project_paths=[], done=done)) == 1
+
+
+def test_glossaries_run_as_makeglossaries_would() -> None:
+    main = cmd.MainFile("main.tex")
+    main_aux = (
+        b"\\@istfilename{main.ist}\n\\@glsorder{letter}\n"
+        b"\\@newglossary{main}{glg}{gls}{glo}\n\\@newglossary{acronym}{alg}{acr}{acn}\n"
+    )
+    aux = _aux({"main.aux": main_aux, "main.glo": b"x", "main.acn": b"y"})
+    argvs = [r.argv for r in passes.index_runs(aux, main, project_paths=[], done={})]
+    assert ["makeindex", "-l", "-q", "-s", "./main.ist", "-t", "./main.glg", "-o",
+            "./main.gls", "./main.glo"] in argvs  # fmt: skip
+    assert any("./main.acn" in argv for argv in argvs)
+    xdy = main_aux.replace(b"main.ist", b"main.xdy") + b"\\@xdylanguage{main}{german}\n"
+    argv = passes.index_runs(_aux({"main.aux": xdy, "main.glo": b"x"}), main,
+                             project_paths=[], done={})[0].argv  # fmt: skip
+    assert argv[:5] == ["xindy", "-L", "german", "-C", "utf8"]
+
+
+def test_nomenclature_and_what_a_document_cannot_steer() -> None:
+    main = cmd.MainFile("main.tex")
+    runs = passes.index_runs(_aux({"main.nlo": b"x"}), main, project_paths=[], done={})
+    assert runs[0].argv == ["makeindex", "-q", "-s", "nomencl.ist", "-t", "./main.nlg",
+                            "-o", "./main.nls", "./main.nlo"]  # fmt: skip
+    hostile = b"\\@istfilename{`touch x`.ist}\n\\@newglossary{main}{glg}{gls}{../../x}\n"
+    aux = _aux({"main.aux": hostile, "main.glo": b"x"})
+    assert passes.index_runs(aux, main, project_paths=[], done={}) == []
+    # An index input in another folder than the main file's is not TeX's output.
+    assert passes.index_runs(_aux({"other/x.idx": b"x"}), main, project_paths=[], done={}) == []

@@ -95,6 +95,11 @@ async def test_real_projects_give_their_expected_results(http: aiohttp.ClientSes
     async with http.get(f"/v1/documents/{created['today-date']['id']}") as response:
         saved = datetime.fromisoformat((await response.json())["created_at"])
     assert _today_as_latex_prints_it(saved) in await _pdf_text(http, created["today-date"]["id"])
+    # Beyond the first error, the log panel's list: the overfull box that printed a
+    # 'name:line:'-shaped line is a bad box at its real place, not an error.
+    listed = jobs["error-location"]["diagnostics"]["items"]
+    assert ("error", "main.tex", 7) in {(d["severity"], d["file"], d["line"]) for d in listed}
+    assert any(d["severity"] == "badbox" and d["file"] == "main.tex" for d in listed), listed
     # The engine's source is on the job.
     assert jobs["latexmkrc-engine-hint"]["engine_source"] == "latexmkrc"
     assert jobs["ctex-chinese"]["engine_source"] == "magic_comment"

@@ -57,3 +57,9 @@ class OpsSettings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=30.0, ge=0, le=1500, description="How long in-flight work may finish on SIGTERM."
     )
+    probe_base_s: float = Field(
+        default=1.0, gt=0, le=60, description="First wait before probing a dependency that is down."
+    )
+    probe_cap_s: float = Field(
+        default=30.0, gt=0, le=600, description="Longest wait between probes of a dependency."
+    )

@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
@@ -94,7 +95,9 @@ def is_confirmed(frame: object) -> bool:
     return isinstance(frame, Basic.Ack)
 
 
-def new_broker(amqp_url: str, *, service: str, graceful_timeout: float) -> RabbitBroker:
+def new_broker(
+    amqp_url: str, *, service: str, graceful_timeout: float, reconnect_s: float = 5.0
+) -> RabbitBroker:
     """The broker of a consuming service.
 
     FastStream's per-message "received/processed" lines go to DEBUG (handlers log what matters),
@@ -106,6 +109,7 @@ def new_broker(amqp_url: str, *, service: str, graceful_timeout: float) -> Rabbi
         logger=logging.getLogger(f"{service}.faststream"),
         log_level=logging.DEBUG,
         graceful_timeout=graceful_timeout,
+        reconnect_interval=reconnect_s,
     )
 
 
@@ -279,11 +283,24 @@ async def settle(
                 deliveries=delivery_count(message_headers(message)),
             )
             await asyncio.sleep(FAILURE_PAUSE_S)
-            if is_settleable(message):
-                await message.reject(requeue=True)
+            await _settle_on_channel(partial(message.reject, requeue=True), message, queue)
             return
-        await message.ack()
+        await _settle_on_channel(message.ack, message, queue)
         return
+
+
+async def _settle_on_channel(
+    settling: Callable[[], Awaitable[None]], message: RabbitMessage, queue: str
+) -> None:
+    """Ack or reject, unless the delivery's channel is gone: then the broker has taken the
+    message back already and redelivers it (consumers are idempotent by message id)."""
+    if not is_settleable(message):
+        log.info("message_returned_before_settled", queue=queue)
+        return
+    try:
+        await settling()
+    except Exception as exc:  # the channel closed just now: the same as above
+        log.warning("settle_failed", queue=queue, error=f"{type(exc).__name__}: {exc}"[:300])
 
 
 async def dead_letter(

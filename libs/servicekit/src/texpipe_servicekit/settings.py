@@ -18,6 +18,9 @@ class AmqpSettings(BaseSettings):
         pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$|^$",
         description="Prefix of every exchange and queue name; empty in a normal deployment.",
     )
+    amqp_reconnect_s: float = Field(
+        default=5.0, gt=0, le=300, description="Wait between attempts to reconnect to the broker."
+    )
 
     def topology(self) -> Topology:
         """The broker topology of this deployment."""

@@ -257,6 +257,8 @@ async def test_dead_jobs(
     # A replayed dead letter revives the job; afterwards it stays applied.
     result = succeeded(job, doc, 1, await stored_pdf(s3_store))
     assert (await post_result(client, service_headers, result))[1]["job_state"] == "applied"
+    revived = await (await client.get(f"/v1/jobs/{job}", headers=tenant_a)).json()
+    assert (revived["state"], revived["dead_reason"]) == ("applied", None)
     response = await client.post(url, json=dead, headers=service_headers)
     assert await response.json() == {"status": "already_applied", "job_state": "applied"}
 

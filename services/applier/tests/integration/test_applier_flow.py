@@ -99,6 +99,7 @@ class StubApi:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/health", self._health)
+        app.router.add_get("/ready", self._health)
         app.router.add_post("/internal/v1/jobs/{job_id}/result", self._result)
         app.router.add_post("/internal/v1/jobs/{job_id}/dead", self._dead)
         self._runner = web.AppRunner(app, access_log=None)
@@ -251,7 +252,8 @@ def applier_env(amqp_url: str, declared: Topology, stub_api: StubApi) -> dict[st
         "TEXPIPE_APPLY_RETRY_BASE_S": str(RETRY_BASE_S),
         "TEXPIPE_APPLY_RETRY_CAP_S": str(RETRY_CAP_S),
         "TEXPIPE_API_TOTAL_TIMEOUT_S": str(API_TIMEOUT_S),
-        "TEXPIPE_DEAD_JOBS_BACKOFF_CAP_S": "0.3",
+        "TEXPIPE_PROBE_BASE_S": "0.05",
+        "TEXPIPE_PROBE_CAP_S": "0.3",
         "TEXPIPE_SHUTDOWN_GRACE_S": "5",
         "APPLY_MAX_RETRIES": "8",
         "TEXPIPE_LOG_FORMAT": "json",

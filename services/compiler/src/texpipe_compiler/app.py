@@ -99,6 +99,7 @@ def create_app(settings: Settings) -> FastStream:
         settings.amqp_url.get_secret_value(),
         service="texpipe_compiler",
         graceful_timeout=settings.shutdown_grace_s,
+        reconnect_s=settings.amqp_reconnect_s,
     )
     faststream_logger = logging.getLogger("texpipe_compiler.faststream")
     broker.include_router(build_router(topo, settings.compiler_concurrency))

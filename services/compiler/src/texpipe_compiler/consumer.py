@@ -7,7 +7,9 @@ Every delivery is settled by the service kit's one policy (``texpipe_servicekit.
 - a request whose compiles were started ``max_starts`` times by compilers that died before
   finishing is dead-lettered ("compiled N times without finishing (the compiler died)");
 - otherwise it is compiled, its result published, and the request acked once the broker
-  confirmed the result (a returned, unroutable publish is no confirm);
+  confirmed the result (a returned, unroutable publish is no confirm). A request with an
+  unfinished start compiles alone (no other compile of this process runs beside it): if it
+  kills the compiler again, the jobs beside it are not blamed for it;
 - S3 or the broker failing is an outage, not the message's fault: the delivery is held and
   the consumer paused until the dependency answers, then the request is handled again (a
   finished compile is then a cache hit);
@@ -21,6 +23,7 @@ from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
 
+import aiorwlock
 import structlog
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
@@ -86,6 +89,8 @@ class CompileConsumer:
         self._manager, self._ledger, self._gate = manager, ledger, gate
         self._deadline_s, self._max_starts = deadline_s, max_starts
         self._in_flight: dict[UUID, asyncio.Future[CompileCompleted | None]] = {}
+        # Suspects (requests some compiler died on) take it as writers: alone.
+        self._isolation = aiorwlock.RWLock()
 
     async def handle(self, msg: RabbitMessage) -> None:
         """Decode, compile, publish, ack (or dead-letter, or hold, or give back)."""
@@ -158,7 +163,11 @@ class CompileConsumer:
             return None
         if died:
             log.warning("compile_restarted_after_crash", unfinished_starts=died)
-        result = await _s3(self._manager.compile(request))
+            async with self._isolation.writer:
+                result = await _s3(self._manager.compile(request))
+        else:
+            async with self._isolation.reader:
+                result = await _s3(self._manager.compile(request))
         await _s3(self._ledger.finish(request.job_id))
         return result
 

@@ -30,6 +30,23 @@ def project_files(folder: Path) -> dict[str, Any]:
     return files
 
 
+def variant(i: int, tag: str) -> dict[str, str]:
+    """A distinct small document (distinct content, so no cache hit)."""
+    return {
+        "main.tex": "\\documentclass{article}\\begin{document}"
+        f"Batch {tag} number {i}.\\end{{document}}\n"
+    }
+
+
+def busy(iterations: int, tag: str) -> dict[str, str]:
+    """A document whose compile counts to ``iterations`` first (pdfTeX counted about three
+    million a second on this machine), so that it is still compiling when a fault strikes."""
+    return {
+        "main.tex": "\\documentclass{article}\\begin{document}\\newcount\\n"
+        f"\\loop\\advance\\n1 \\ifnum\\n<{iterations}\\repeat Busy {tag}.\\end{{document}}\n"
+    }
+
+
 async def create(
     http: aiohttp.ClientSession, files: dict[str, Any], *, compile: bool = True
 ) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from e2e_helpers import (
     pdf_text,
     project_files,
     update,
+    variant,
     wait_final,
 )
 
@@ -80,14 +81,6 @@ async def test_an_edit_during_a_compile_leaves_the_newest_revision_applied(
     assert doc["pdf"]["revision"] == 2
     _, text = await pdf_text(http, first["id"])
     assert "Second" in text
-
-
-def variant(i: int, tag: str) -> dict[str, str]:
-    """A distinct small document (distinct content, so no cache hit)."""
-    return {
-        "main.tex": "\\documentclass{article}\\begin{document}"
-        f"Batch {tag} number {i}.\\end{{document}}\n"
-    }
 
 
 async def submit_batch(http: aiohttp.ClientSession, n: int, tag: str) -> list[str]:

@@ -130,6 +130,7 @@ def create_app(settings: Settings) -> FastStream:
                 broker, topo, manager,
                 ledger=StartLedger(store), gate=gate,
                 deadline_s=settings.message_deadline_s, max_starts=settings.compile_max_starts,
+                concurrency=settings.compiler_concurrency,
             )  # fmt: skip
             context.set_global(deps.CONSUMER, consumer)
             await broker.connect()

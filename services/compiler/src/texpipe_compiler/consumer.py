@@ -7,9 +7,11 @@ Every delivery is settled by the service kit's one policy (``texpipe_servicekit.
 - a request whose compiles were started ``max_starts`` times by compilers that died before
   finishing is dead-lettered ("compiled N times without finishing (the compiler died)");
 - otherwise it is compiled, its result published, and the request acked once the broker
-  confirmed the result (a returned, unroutable publish is no confirm). A request with an
-  unfinished start compiles alone (no other compile of this process runs beside it): if it
-  kills the compiler again, the jobs beside it are not blamed for it;
+  confirmed the result (a returned, unroutable publish is no confirm). At most
+  ``concurrency`` requests are started (marked) at once, and a request with an unfinished
+  start compiles alone (no other compile of this process runs beside it): if it kills the
+  compiler again, no job beside it is blamed, so a healthy job that happened to run beside a
+  request that killed the compiler is blamed once, never three times;
 - S3 or the broker failing is an outage, not the message's fault: the delivery is held and
   the consumer paused until the dependency answers, then the request is handled again (a
   finished compile is then a cache hit);
@@ -84,6 +86,7 @@ class CompileConsumer:
         gate: DependencyGate,
         deadline_s: float,
         max_starts: int,
+        concurrency: int,
     ) -> None:
         self._broker, self._topology = broker, topology
         self._manager, self._ledger, self._gate = manager, ledger, gate
@@ -91,6 +94,7 @@ class CompileConsumer:
         self._in_flight: dict[UUID, asyncio.Future[CompileCompleted | None]] = {}
         # Suspects (requests some compiler died on) take it as writers: alone.
         self._isolation = aiorwlock.RWLock()
+        self._running = asyncio.Semaphore(concurrency)
 
     async def handle(self, msg: RabbitMessage) -> None:
         """Decode, compile, publish, ack (or dead-letter, or hold, or give back)."""
@@ -155,19 +159,25 @@ class CompileConsumer:
     async def _compile_counted(
         self, msg: RabbitMessage, headers: dict[str, Any], request: CompileRequested
     ) -> CompileCompleted | None:
-        died = await _s3(self._ledger.begin(request.job_id))
+        died = await _s3(self._ledger.unfinished(request.job_id))
         if died >= self._max_starts:
             reason = f"compiled {died} times without finishing (the compiler died)"
             await self._dead_letter(msg, headers, reason=reason, code=ErrorCode.COMPILER_DIED)
             await _s3(self._ledger.finish(request.job_id))
             return None
         if died:
+            # A suspect compiles alone: if it kills the process again, it alone is blamed.
             log.warning("compile_restarted_after_crash", unfinished_starts=died)
             async with self._isolation.writer:
-                result = await _s3(self._manager.compile(request))
-        else:
-            async with self._isolation.reader:
-                result = await _s3(self._manager.compile(request))
+                return await self._compile_marked(request)
+        async with self._isolation.reader:
+            return await self._compile_marked(request)
+
+    async def _compile_marked(self, request: CompileRequested) -> CompileCompleted:
+        # Marked only once it may run, so that a job waiting for its turn is never blamed.
+        async with self._running:
+            await _s3(self._ledger.mark(request.job_id))
+            result = await _s3(self._manager.compile(request))
         await _s3(self._ledger.finish(request.job_id))
         return result
 

@@ -4,7 +4,8 @@ A compile request whose delivery ends without an ack is given back by the broker
 RabbitMQ counts that the same whether the compiler died on it (poison) or its connection
 dropped (an outage). So the compiler keeps its own count: before compiling a job it writes a
 start marker ``compiler/starts/<job id>/<instance>`` to S3 (``instance`` names this process,
-random at start-up), and a finished compile deletes every marker of the job. Markers of other
+random at start-up) just before TeX runs, and a finished compile deletes every marker of the
+job. Markers of other
 instances that are still there when a job starts are starts that never finished: their
 process died. Within one process a job is compiled at most once at a time (a redelivery joins
 the compile in flight, :mod:`texpipe_compiler.consumer`), so a live process never counts
@@ -32,13 +33,15 @@ class StartLedger:
     def _prefix(self, job_id: UUID) -> str:
         return f"{PREFIX}{job_id}/"
 
-    async def begin(self, job_id: UUID) -> int:
-        """Mark this process's start of ``job_id``; returns how many starts of it by other
-        processes never finished. Raises the S3 client's errors."""
+    async def unfinished(self, job_id: UUID) -> int:
+        """How many starts of ``job_id`` by other processes never finished (their process
+        died). Raises the S3 client's errors."""
         prefix = self._prefix(job_id)
-        others = [key for key in await self._store.keys(prefix) if key != prefix + self.instance]
-        await self._store.put(prefix + self.instance, b"", content_type=MARKER_TYPE)
-        return len(others)
+        return sum(1 for key in await self._store.keys(prefix) if key != prefix + self.instance)
+
+    async def mark(self, job_id: UUID) -> None:
+        """This process starts compiling ``job_id`` now."""
+        await self._store.put(self._prefix(job_id) + self.instance, b"", content_type=MARKER_TYPE)
 
     async def finish(self, job_id: UUID) -> None:
         """The job's compile finished (or it was dead-lettered): forget all its starts."""

@@ -145,7 +145,7 @@ def consumer_for(
     consumer = CompileConsumer(
         cast("RabbitBroker", broker), build_topology("unit"), cast("CompileManager", manager),
         ledger=StartLedger(cast("S3Store", s3), "me"), gate=gate, deadline_s=deadline_s,
-        max_starts=3,
+        max_starts=3, concurrency=2,
     )  # fmt: skip
     return consumer, gate
 

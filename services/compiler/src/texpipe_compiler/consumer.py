@@ -91,7 +91,7 @@ class CompileConsumer:
         self._broker, self._topology = broker, topology
         self._manager, self._ledger, self._gate = manager, ledger, gate
         self._deadline_s, self._max_starts = deadline_s, max_starts
-        self._in_flight: dict[UUID, asyncio.Future[CompileCompleted | None]] = {}
+        self._in_flight: dict[UUID, asyncio.Task[CompileCompleted | None]] = {}
         # Suspects (requests some compiler died on) take it as writers: alone.
         self._isolation = aiorwlock.RWLock()
         self._running = asyncio.Semaphore(concurrency)
@@ -126,35 +126,34 @@ class CompileConsumer:
                     await _broker(self._publish(result))
         except TimeoutError:
             log.error("message_deadline_passed", deadline_s=self._deadline_s)
+            compile_task = self._in_flight.get(request.job_id)
+            if compile_task is not None:
+                compile_task.cancel()  # overdue: its sandbox is stopped
             raise
 
     async def _result_once(
         self, msg: RabbitMessage, headers: dict[str, Any], request: CompileRequested
     ) -> CompileCompleted | None:
-        """The result of ``request``, compiled once per process: a delivery of a job that
-        is compiling here already (the broker gave it back after a connection drop) waits
-        for that compile. None when the request was dead-lettered instead."""
+        """The result of ``request``, compiled once per process. The compile runs as a task
+        of its own that outlives the delivery: when the connection drops, FastStream cancels
+        the handler, the broker redelivers the request, and the new delivery joins the compile
+        still running instead of starting over. None when the request was dead-lettered."""
         running = self._in_flight.get(request.job_id)
-        if running is not None:
-            log.info("compile_joined")
-            try:
-                return await asyncio.shield(running)
-            except Exception:
-                log.info("joined_compile_failed")  # this delivery compiles on its own
-        future: asyncio.Future[CompileCompleted | None] = asyncio.get_running_loop().create_future()
-        self._in_flight[request.job_id] = future
-        try:
-            result = await self._compile_counted(msg, headers, request)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no joiner is no error
-            raise
+        if running is None:
+            running = asyncio.create_task(
+                self._compile_counted(msg, headers, request), name=f"compile-{request.job_id}"
+            )
+            self._in_flight[request.job_id] = running
+            running.add_done_callback(partial(self._forget, request.job_id))
         else:
-            future.set_result(result)
-            return result
-        finally:
-            if self._in_flight.get(request.job_id) is future:
-                del self._in_flight[request.job_id]
+            log.info("compile_joined")
+        return await asyncio.shield(running)
+
+    def _forget(self, job_id: UUID, task: "asyncio.Task[CompileCompleted | None]") -> None:
+        if self._in_flight.get(job_id) is task:
+            del self._in_flight[job_id]
+        if not task.cancelled():
+            task.exception()  # retrieved here: every delivery waiting for it may be gone
 
     async def _compile_counted(
         self, msg: RabbitMessage, headers: dict[str, Any], request: CompileRequested

@@ -156,7 +156,11 @@ async def test_every_postgresql_connection_of_the_api_cut_three_times(
         for cut in range(1, 4):
             # In the middle of the batch: after some more results were applied.
             await wait_for_event(applier, "result_delivered", count=cut * 2 * SCALE)
+            connected = pg_proxy.connections
             pg_proxy.drop()
+            async with asyncio.timeout(60):  # the api connects again (the cut was real)
+                while pg_proxy.connections <= connected:
+                    await asyncio.sleep(0.02)
         row, states = await figures(
             "api's PostgreSQL connections cut 3 times", stack, http, job_ids,
             healthy=set(job_ids), fault_ended=asyncio.get_running_loop().time(),

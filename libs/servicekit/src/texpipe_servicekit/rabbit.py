@@ -106,6 +106,7 @@ def new_broker(
     """
     return RabbitBroker(
         amqp_url,
+        app_id=service,
         logger=logging.getLogger(f"{service}.faststream"),
         log_level=logging.DEBUG,
         graceful_timeout=graceful_timeout,
@@ -118,7 +119,11 @@ def new_publisher(amqp_url: str, *, service: str) -> RabbitBroker:
 
     FastStream's connection is robust: once connected it reconnects by itself.
     """
-    return RabbitBroker(amqp_url, logger=logging.getLogger(f"{service}.faststream"))
+    return RabbitBroker(
+        amqp_url,
+        app_id=service,
+        logger=logging.getLogger(f"{service}.faststream"),
+    )
 
 
 async def raw_body(msg: RabbitMessage) -> bytes:

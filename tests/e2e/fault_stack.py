@@ -32,6 +32,8 @@ from texpipe_testing.servers import free_port
 
 SCALE = int(os.environ.get("TEXPIPE_CHAOS_SCALE", "1"))
 """Batch sizes are multiplied by this (``make chaos`` sets it; ``make test`` runs 1)."""
+TABLE_FILE = os.environ.get("TEXPIPE_CHAOS_TABLE")
+"""Where ``make chaos`` collects the rows of its table (none: rows are only printed)."""
 ENGINES = '["pdflatex"]'
 """One engine keeps these stacks lean (no LuaTeX cache warm-up, no tectonic needed)."""
 
@@ -147,6 +149,10 @@ async def figures(
         drain_s=max(0.0, drained - fault_ended),
     )
     print(f"\nchaos figures\n{TABLE_HEADER}\n{row.row()}")
+    if TABLE_FILE:
+        table = Path(TABLE_FILE)
+        with table.open("a") as out:
+            out.write(("" if table.stat().st_size else TABLE_HEADER + "\n") + row.row() + "\n")
     return row, states
 
 

@@ -37,7 +37,7 @@ SLOW_COMPILE_ITERATIONS = 45_000_000
 """About 15 s of pdfTeX counting here: longer than the ten drops take."""
 POISON_REASON = "compiled 3 times without finishing (the compiler died)"
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(600 * SCALE)
 
 
 def _host_port(url: str, default_port: int) -> tuple[str, int]:

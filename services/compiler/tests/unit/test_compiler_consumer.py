@@ -240,3 +240,39 @@ async def test_a_dead_letter_the_broker_refuses_is_held_then_written() -> None:
     broker = FakeBroker(ConnectionError("broker gone"), None, ACK)
     assert await handle(b"{not json", broker, FakeManager()) == ["ack"]
     assert len(broker.published) == 3
+
+
+class SpanManager(FakeManager):
+    """Records, per job, which other jobs were compiling at the same time."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.running: set[uuid.UUID] = set()
+        self.beside: dict[uuid.UUID, set[uuid.UUID]] = {}
+
+    async def compile(self, request: CompileRequested) -> CompileCompleted:
+        for job in self.running:
+            self.beside.setdefault(job, set()).add(request.job_id)
+        self.beside.setdefault(request.job_id, set()).update(self.running)
+        self.running.add(request.job_id)
+        try:
+            return await super().compile(request)
+        finally:
+            self.running.discard(request.job_id)
+
+
+async def test_a_request_a_compiler_died_on_compiles_alone() -> None:
+    s3, manager = FakeS3(), SpanManager(seconds=0.05)
+    suspect = REQUEST.model_copy(update={"job_id": uuid.uuid4()})
+    s3.objects[f"{PREFIX}{suspect.job_id}/dead-instance"] = b""
+    healthy = [REQUEST.model_copy(update={"job_id": uuid.uuid4()}) for _ in range(3)]
+    consumer, gate = consumer_for(FakeBroker(ACK), manager, s3)
+    messages = [
+        FakeMessage(r.model_dump_json().encode()) for r in [healthy[0], suspect, *healthy[1:]]
+    ]
+    await asyncio.gather(*(consumer.handle(cast("RabbitMessage", m)) for m in messages))
+    await gate.close()
+    assert [m.settled for m in messages] == [["ack"]] * 4
+    assert manager.beside[suspect.job_id] == set()  # nothing compiled beside the suspect
+    assert any(manager.beside[h.job_id] for h in healthy)  # healthy ones share (concurrency 2)
+    assert s3.objects == {}

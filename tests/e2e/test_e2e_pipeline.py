@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from e2e_helpers import (
     COMPILE_TIMEOUT_MS,
+    FINAL,
     Pipeline,
     create,
     document,
@@ -83,6 +84,27 @@ async def test_an_edit_during_a_compile_leaves_the_newest_revision_applied(
     assert "Second" in text
 
 
+async def until_some_final(http: aiohttp.ClientSession, job_ids: list[str]) -> None:
+    """Until at least one of ``job_ids`` is final (and, usually, others are not yet)."""
+    async with asyncio.timeout(120):
+        while True:
+            for job_id in job_ids:
+                async with http.get(f"/v1/jobs/{job_id}") as response:
+                    if (await response.json())["state"] in FINAL:
+                        return
+            await asyncio.sleep(0.05)
+
+
+async def outbox_published(api_url: str) -> float:
+    """The api's count of outbox messages the broker confirmed (its /metrics)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{api_url}/metrics") as response:
+        text = await response.text()
+    for line in text.splitlines():
+        if line.startswith("texpipe_api_outbox_published_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
 async def submit_batch(http: aiohttp.ClientSession, n: int, tag: str) -> list[str]:
     """Create and compile ``n`` documents; their job ids."""
     created = await asyncio.gather(*(create(http, variant(i, tag)) for i in range(n)))
@@ -93,7 +115,7 @@ async def test_a_rabbitmq_restart_in_the_middle_of_a_batch_loses_nothing(
     http: aiohttp.ClientSession, pipeline: Pipeline
 ) -> None:
     job_ids = await submit_batch(http, 50, "rabbit")
-    await asyncio.sleep(1.0)
+    await until_some_final(http, job_ids)  # the middle of the batch
     for step in (["stop_app"], ["start_app"]):
         subprocess.run(["rabbitmqctl", *step], check=True, capture_output=True, timeout=120)
     jobs = await asyncio.gather(*(wait_final(http, j, timeout=240) for j in job_ids))
@@ -104,7 +126,7 @@ async def test_a_compiler_killed_in_the_middle_of_a_batch_loses_nothing(
     http: aiohttp.ClientSession, pipeline: Pipeline
 ) -> None:
     job_ids = await submit_batch(http, 20, "kill")
-    await asyncio.sleep(1.0)
+    await until_some_final(http, job_ids)  # the middle of the batch
     pipeline.services["compiler"].kill()
     pipeline.restart("compiler")
     jobs = await asyncio.gather(*(wait_final(http, j, timeout=180) for j in job_ids))
@@ -126,10 +148,12 @@ async def test_a_restarted_service_loses_nothing(
 async def test_an_api_outage_of_a_minute_loses_no_result(
     http: aiohttp.ClientSession, pipeline: Pipeline
 ) -> None:
+    published = await outbox_published(pipeline.api_url)
     job_ids = await submit_batch(http, 10, "outage")
-    await asyncio.sleep(1.0)  # the relay publishes right after the commit
+    while await outbox_published(pipeline.api_url) < published + 10:  # all requests are out
+        await asyncio.sleep(0.05)
     pipeline.services["api"].stop()
-    await asyncio.sleep(60)  # results arrive at the applier meanwhile and wait in its retries
+    await asyncio.sleep(60)  # the fault: results reach the applier, which holds them
     pipeline.restart("api")
     jobs = await asyncio.gather(*(wait_final(http, j, timeout=120) for j in job_ids))
     assert [j["state"] for j in jobs] == ["applied"] * 10

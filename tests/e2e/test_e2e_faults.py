@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aio_pika
 import aiohttp
 import pytest
 from e2e_helpers import Pipeline, busy, create, variant
@@ -28,6 +29,7 @@ from fault_stack import (
     through,
     wait_for_event,
 )
+from texpipe_contracts.topology import build_topology
 from texpipe_testing.proxy import TcpProxy
 
 S3_OUTAGE_S = 60.0
@@ -62,6 +64,18 @@ async def submit(http: aiohttp.ClientSession, n: int, tag: str) -> tuple[list[st
     return [c["job_id"] for c in created], [c["id"] for c in created]
 
 
+async def until_ready_in_queue(stack: Pipeline, count: int) -> None:
+    """Until the stack's compile queue holds ``count`` messages ready (not delivered)."""
+    queue = build_topology(stack.env["TEXPIPE_NAMESPACE"]).compile_queue.name
+    connection = await aio_pika.connect(stack.env["TEXPIPE_AMQP_URL"])
+    async with connection, asyncio.timeout(60):
+        channel = await connection.channel()
+        while (
+            await channel.declare_queue(queue, passive=True)
+        ).declaration_result.message_count != count:
+            await asyncio.sleep(0.1)
+
+
 def assert_clean(row: Figures, states: dict[str, str], healthy: set[str]) -> None:
     assert (row.lost, row.dead, row.double_applies) == (0, 0, 0), (row, states)
     assert {states[j] for j in healthy} == {"applied"}, states
@@ -81,6 +95,9 @@ async def test_s3_unreachable_for_a_minute_with_requests_queued(
             s3_proxy.cut()
             job_ids, document_ids = await submit(http, 10 * SCALE, "s3")
             await wait_for_event(compiler, "consumer_paused")
+            # The compiler holds what its prefetch took (its concurrency, 2); the rest waits
+            # in the queue, whole.
+            await until_ready_in_queue(stack, 10 * SCALE - 2)
             async with aiohttp.ClientSession() as ops:
                 async with ops.get(ops_url(compiler, "/metrics")) as response:
                     assert 'texpipe_consumer_paused{dependency="s3"} 1.0' in await response.text()

@@ -155,7 +155,13 @@ def rabbit_queue(spec: QueueSpec) -> RabbitQueue:
 
 
 async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
-    """Declare every exchange, queue and binding (idempotent; arguments must match)."""
+    """Declare every exchange, queue and binding (idempotent; arguments must match).
+
+    ``broker`` must not be one whose subscribers consume these queues: FastStream keeps the
+    queues it declared, and a subscriber started later consumes through that same queue
+    object, on the declaring channel, without its own ``Channel(prefetch_count=...)`` (tried:
+    ten deliveries in flight at once instead of two). Services use :func:`prepare_topology`.
+    """
     exchanges = {}
     for spec in topology.exchanges:
         exchanges[spec.name] = await broker.declare_exchange(rabbit_exchange(spec))
@@ -163,6 +169,14 @@ async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
         queue = await broker.declare_queue(rabbit_queue(queue_spec))
         for binding in queue_spec.bindings:
             await queue.bind(exchanges[binding.exchange], routing_key=binding.routing_key)
+
+
+async def prepare_topology(amqp_url: str, topology: Topology, *, service: str) -> None:
+    """Declare ``topology`` over a connection of its own, closed afterwards (see
+    :func:`declare_topology` for why not over the service's broker)."""
+    async with new_publisher(amqp_url, service=f"{service}-declare") as broker:
+        await broker.connect()
+        await declare_topology(broker, topology)
 
 
 def message_headers(message: RabbitMessage) -> dict[str, Any]:

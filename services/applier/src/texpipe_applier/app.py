@@ -10,7 +10,7 @@ from faststream import ContextRepo, FastStream
 from faststream.specification import AsyncAPI
 from texpipe_servicekit.gate import DependencyGate
 from texpipe_servicekit.ops import OpsServer
-from texpipe_servicekit.rabbit import broker_check, declare_topology, new_broker
+from texpipe_servicekit.rabbit import broker_check, new_broker, prepare_topology
 
 from texpipe_applier import deps
 from texpipe_applier.api_client import ApiClient
@@ -66,8 +66,10 @@ def create_app(settings: Settings) -> FastStream:
             )
             context.set_global(deps.REPORTER, DeadJobReporter(api, topo))
             context.set_global(deps.SETTLER, deps.Settler(broker, gate))
+            await prepare_topology(
+                settings.amqp_url.get_secret_value(), topo, service="texpipe-applier"
+            )
             await broker.connect()
-            await declare_topology(broker, topo)
             ops = OpsServer(
                 settings.ops_host,
                 settings.ops_port,

@@ -15,7 +15,7 @@ from faststream.specification import AsyncAPI
 from texpipe_contracts.v1 import Engine
 from texpipe_servicekit.gate import DependencyGate
 from texpipe_servicekit.ops import OpsServer
-from texpipe_servicekit.rabbit import broker_check, declare_topology, new_broker
+from texpipe_servicekit.rabbit import broker_check, new_broker, prepare_topology
 from texpipe_servicekit.s3 import open_s3_store
 
 from texpipe_compiler import deps, font_cache
@@ -133,8 +133,10 @@ def create_app(settings: Settings) -> FastStream:
                 concurrency=settings.compiler_concurrency,
             )  # fmt: skip
             context.set_global(deps.CONSUMER, consumer)
+            await prepare_topology(
+                settings.amqp_url.get_secret_value(), topo, service="texpipe-compiler"
+            )
             await broker.connect()
-            await declare_topology(broker, topo)
             warm = None
             if Engine.LUALATEX in engines.available:
                 warm = asyncio.create_task(_warm_luatex_cache(launcher, runner, slots, cache_dir))

@@ -190,6 +190,7 @@ async def fault_stack(
             "TEXPIPE_PROBE_BASE_S": "0.5",
             "TEXPIPE_PROBE_CAP_S": "3",
         }
+        log_dir.mkdir(parents=True, exist_ok=True)
         token = await asyncio.to_thread(_prepare_database, env)
         api_env = {**env, **(api or {})}
         if api_database_via is not None:

@@ -81,14 +81,14 @@ def assert_clean(row: Figures, states: dict[str, str], healthy: set[str]) -> Non
     assert {states[j] for j in healthy} == {"applied"}, states
 
 
-async def test_s3_unreachable_for_a_minute_with_requests_queued(
-    service_env: dict[str, str], tmp_path: Path
+async def s3_unreachable_for_a_minute_with_requests_queued(
+    service_env: dict[str, str], log_dir: Path
 ) -> None:
     host, port = _host_port(service_env["TEXPIPE_S3_ENDPOINT_URL"], 80)
     async with TcpProxy(host, port) as s3_proxy:
         compiler_s3 = {"TEXPIPE_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_proxy.port}"}
         async with (
-            fault_stack(service_env, tmp_path, compiler=compiler_s3) as stack,
+            fault_stack(service_env, log_dir, compiler=compiler_s3) as stack,
             client(stack) as http,
         ):
             compiler = stack.services["compiler"]
@@ -116,8 +116,8 @@ async def test_s3_unreachable_for_a_minute_with_requests_queued(
             assert log_events(compiler, "consumer_resumed")
 
 
-async def test_ten_connection_drops_during_one_long_compile(
-    service_env: dict[str, str], tmp_path: Path
+async def ten_connection_drops_during_one_long_compile(
+    service_env: dict[str, str], log_dir: Path
 ) -> None:
     amqp_url = service_env["TEXPIPE_AMQP_URL"]
     async with TcpProxy(*_host_port(amqp_url, 5672)) as broker_proxy:
@@ -126,7 +126,7 @@ async def test_ten_connection_drops_during_one_long_compile(
             "TEXPIPE_AMQP_RECONNECT_S": "0.2",
         }
         async with (
-            fault_stack(service_env, tmp_path, compiler=compiler_broker) as stack,
+            fault_stack(service_env, log_dir, compiler=compiler_broker) as stack,
             client(stack) as http,
         ):
             compiler = stack.services["compiler"]
@@ -159,13 +159,13 @@ async def test_ten_connection_drops_during_one_long_compile(
             assert len(compiles) == 1  # every redelivery joined the compile in flight
 
 
-async def test_every_postgresql_connection_of_the_api_cut_three_times(
-    service_env: dict[str, str], tmp_path: Path
+async def every_postgresql_connection_of_the_api_cut_three_times(
+    service_env: dict[str, str], log_dir: Path
 ) -> None:
     host, port = _host_port(service_env["TEXPIPE_DATABASE_URL"], 5432)
     async with (
         TcpProxy(host, port) as pg_proxy,
-        fault_stack(service_env, tmp_path, api_database_via=pg_proxy) as stack,
+        fault_stack(service_env, log_dir, api_database_via=pg_proxy) as stack,
         client(stack) as http,
     ):
         job_ids, document_ids = await submit(http, 20 * SCALE, "pg")
@@ -186,10 +186,10 @@ async def test_every_postgresql_connection_of_the_api_cut_three_times(
         assert await newest_revisions_shown(http, document_ids)
 
 
-async def test_a_request_that_kills_the_compiler_every_time_ends_dead_with_its_reason(
-    service_env: dict[str, str], tmp_path: Path
+async def a_request_that_kills_the_compiler_every_time_ends_dead_with_its_reason(
+    service_env: dict[str, str], log_dir: Path
 ) -> None:
-    async with fault_stack(service_env, tmp_path) as stack, client(stack) as http:
+    async with fault_stack(service_env, log_dir) as stack, client(stack) as http:
         poison = await create(http, busy(SLOW_COMPILE_ITERATIONS * 10, "poison"))
         healthy, document_ids = await submit(http, 5 * SCALE, "poison")
         for kills in range(1, 4):
@@ -209,3 +209,32 @@ async def test_a_request_that_kills_the_compiler_every_time_ends_dead_with_its_r
             job = await response.json()
         assert job["dead_reason"] == POISON_REASON
         assert await newest_revisions_shown(http, document_ids)
+
+
+SCENARIOS = (
+    s3_unreachable_for_a_minute_with_requests_queued,
+    ten_connection_drops_during_one_long_compile,
+    every_postgresql_connection_of_the_api_cut_three_times,
+    a_request_that_kills_the_compiler_every_time_ends_dead_with_its_reason,
+)
+
+
+async def test_outages_kill_no_healthy_job_and_poison_ends_dead(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The scenarios are independent (a stack each), so they run at once: the suite waits for
+    the longest (S3 away for a minute), not for their sum."""
+    outcomes = await asyncio.gather(
+        *(scenario(service_env, tmp_path / scenario.__name__) for scenario in SCENARIOS),
+        return_exceptions=True,
+    )
+    failed = [
+        (scenario.__name__, outcome)
+        for scenario, outcome in zip(SCENARIOS, outcomes, strict=True)
+        if isinstance(outcome, BaseException)
+    ]
+    if failed:
+        raise ExceptionGroup(
+            "fault scenarios failed: " + ", ".join(name for name, _ in failed),
+            [exc if isinstance(exc, Exception) else RuntimeError(repr(exc)) for _, exc in failed],
+        )

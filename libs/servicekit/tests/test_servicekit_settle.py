@@ -108,12 +108,14 @@ async def test_a_message_held_past_the_limit_is_given_back_without_spending_a_de
     async def work() -> None:
         raise OutageError("s3", "timeout")
 
-    message, broker = FakeMessage({"x-delivery-count": 2, "x-texpipe-attempt": 1}), FakeBroker()
+    headers = {"x-delivery-count": 2, "x-texpipe-attempt": 1, "x-death": [{"reason": "expired"}]}
+    message, broker = FakeMessage(headers), FakeBroker()
     await settle(work, gate, message, broker, hold_limit_s=0.05)
     assert message.settled == ["ack"]
     [copy] = broker.published
     assert (copy["queue"], copy["message_id"], copy["mandatory"]) == ("q", "m-1", True)
-    assert copy["headers"] == {"x-texpipe-attempt": 1}  # the broker's count does not travel
+    # The broker's count does not travel; the rest (a notice's x-death too) does.
+    assert copy["headers"] == {"x-texpipe-attempt": 1, "x-death": [{"reason": "expired"}]}
     await gate.close()
 
 

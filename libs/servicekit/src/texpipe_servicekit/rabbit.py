@@ -244,15 +244,17 @@ async def publish_confirmed(
 
 async def give_back(broker: RabbitBroker, message: RabbitMessage, queue: str) -> None:
     """Put ``message`` back at the tail of ``queue`` without spending a delivery: publish a
-    copy (same ids and headers, broker history removed), confirmed, then ack the original.
+    copy (same ids and headers, the broker's delivery count removed), confirmed, then ack the
+    original. ``x-death`` stays: a dead-jobs notice is read from it.
 
     A crash in between leaves two copies, never none: consumers are idempotent by message id.
     """
+    headers = {k: v for k, v in message_headers(message).items() if k != "x-delivery-count"}
     await publish_confirmed(
         broker,
         message.body,
         queue=queue,
-        headers=without_broker_history(message_headers(message)),
+        headers=headers,
         message_id=message.message_id,
         correlation_id=message.correlation_id,
         content_type=message.content_type or JSON,

@@ -127,3 +127,32 @@ def manifest(corpus: Path) -> dict[str, dict[str, Any]]:
         "documents"
     ]
     return documents
+
+
+def log_events(process: ServiceProcess, event: str) -> list[dict[str, Any]]:
+    """Every JSON log line of ``process`` (all its runs: they share one file) for ``event``."""
+    if not process.log_path.exists():
+        return []
+    found = []
+    for line in process.log_path.read_text(errors="replace").splitlines():
+        if f'"{event}"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == event:
+            found.append(entry)
+    return found
+
+
+async def wait_for_event(
+    process: ServiceProcess, event: str, *, job_id: str | None = None, count: int = 1
+) -> None:
+    """Until ``process`` logged ``event`` (for ``job_id``) ``count`` times, 120 s at most."""
+    async with asyncio.timeout(120):
+        while True:
+            found = [e for e in log_events(process, event) if job_id in (None, e.get("job_id"))]
+            if len(found) >= count:
+                return
+            await asyncio.sleep(0.05)

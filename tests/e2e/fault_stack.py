@@ -7,7 +7,6 @@ What a scenario measures is collected as a :class:`Figures` row.
 """
 
 import asyncio
-import json
 import os
 import secrets
 import subprocess
@@ -21,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-from e2e_helpers import FINAL, Pipeline, document
+from e2e_helpers import FINAL, Pipeline, document, log_events
 from faststream.rabbit import RabbitBroker
 from texpipe_contracts.topology import build_topology
 from texpipe_servicekit.rabbit import declare_topology
@@ -61,35 +60,6 @@ TABLE_HEADER = (
     "| scenario | jobs | lost | dead | double applies | drain after the fault (s) |\n"
     "| --- | --- | --- | --- | --- | --- |"
 )
-
-
-def log_events(process: ServiceProcess, event: str) -> list[dict[str, Any]]:
-    """Every JSON log line of ``process`` (all its runs: they share one file) for ``event``."""
-    if not process.log_path.exists():
-        return []
-    found = []
-    for line in process.log_path.read_text(errors="replace").splitlines():
-        if f'"{event}"' not in line:
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("event") == event:
-            found.append(entry)
-    return found
-
-
-async def wait_for_event(
-    process: ServiceProcess, event: str, *, job_id: str | None = None, count: int = 1
-) -> None:
-    """Until ``process`` logged ``event`` (for ``job_id``) ``count`` times, 120 s at most."""
-    async with asyncio.timeout(120):
-        while True:
-            found = [e for e in log_events(process, event) if job_id in (None, e.get("job_id"))]
-            if len(found) >= count:
-                return
-            await asyncio.sleep(0.05)
 
 
 def double_applies(stack: Pipeline) -> int:

@@ -17,17 +17,15 @@ from urllib.parse import urlsplit
 import aio_pika
 import aiohttp
 import pytest
-from e2e_helpers import Pipeline, busy, create, variant
+from e2e_helpers import Pipeline, busy, create, log_events, variant, wait_for_event
 from fault_stack import (
     SCALE,
     Figures,
     fault_stack,
     figures,
-    log_events,
     newest_revisions_shown,
     ops_url,
     through,
-    wait_for_event,
 )
 from texpipe_contracts.topology import build_topology
 from texpipe_testing.proxy import TcpProxy

@@ -18,6 +18,7 @@ from e2e_helpers import (
     update,
     variant,
     wait_final,
+    wait_for_event,
 )
 
 
@@ -69,9 +70,11 @@ async def test_an_edit_during_a_compile_leaves_the_newest_revision_applied(
 ) -> None:
     slow = (
         "\\documentclass{article}\\begin{document}\\newcount\\n\\loop\\advance\\n1 "
-        "\\ifnum\\n<3000000\\repeat First.\\end{document}\n"
+        "\\ifnum\\n<2000000\\repeat First.\\end{document}\n"
     )
     first = await create(http, {"main.tex": slow})
+    # The edit lands while the first revision compiles (under a second of counting here).
+    await wait_for_event(pipeline.services["compiler"], "compile_started", job_id=first["job_id"])
     second = await update(http, first["id"], 1, {"main.tex": slow.replace("First", "Second")})
     old, new = await asyncio.gather(
         wait_final(http, first["job_id"]), wait_final(http, second["job_id"])

@@ -1,6 +1,8 @@
 """pydantic-settings mixins; a service's ``Settings`` subclasses the ones it needs."""
 
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from texpipe_contracts.topology import Topology, build_topology
 
@@ -66,3 +68,9 @@ class OpsSettings(BaseSettings):
     probe_cap_s: float = Field(
         default=30.0, gt=0, le=600, description="Longest wait between probes of a dependency."
     )
+
+    @model_validator(mode="after")
+    def _probe_cap_not_below_base(self) -> Self:
+        if self.probe_cap_s < self.probe_base_s:
+            raise ValueError("TEXPIPE_PROBE_CAP_S must not be below TEXPIPE_PROBE_BASE_S")
+        return self

@@ -139,3 +139,27 @@ async def test_a_delivery_whose_channel_closed_is_left_to_the_broker() -> None:
 
     await settle(work, gate, message, FakeBroker())
     assert message.settled == []
+
+
+async def test_a_held_message_is_given_back_when_the_service_stops() -> None:
+    gate = DependencyGate({"s3": Probe(failures=10**6)}, base_s=0.001, cap_s=0.002)
+    calls: list[bool] = []
+
+    async def work() -> None:
+        calls.append(True)
+        raise OutageError("s3", "refused")
+
+    message, broker = FakeMessage(), FakeBroker()
+    held = asyncio.create_task(settle(work, gate, message, broker))
+    while not gate.paused:
+        await asyncio.sleep(0)
+    await gate.release()  # SIGTERM: FastStream's on_shutdown hook
+    await held
+    assert (message.settled, len(broker.published), len(calls)) == (["ack"], 1, 1)
+    await gate.close()
+    # While nothing is down, a release changes nothing: deliveries still finish their work.
+    healthy = DependencyGate({"s3": Probe(0)})
+    await healthy.release()
+    fine = FakeMessage()
+    await settle(lambda: asyncio.sleep(0), healthy, fine, broker)
+    assert fine.settled == ["ack"]

@@ -18,8 +18,10 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated
 
 import structlog
+from faststream import Context
 from prometheus_client import Counter, Gauge
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_random_exponential
 
@@ -69,6 +71,7 @@ class DependencyGate:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._open = asyncio.Event()
         self._open.set()
+        self._released = False
         for name in self._probes:
             PAUSED.labels(dependency=name).set(0)
 
@@ -85,16 +88,26 @@ class DependencyGate:
         if name in self._paused:
             return
         self._paused[name] = (outage.reason, time.monotonic())
-        self._open.clear()
+        if not self._released:
+            self._open.clear()
         PAUSED.labels(dependency=name).set(1)
         PAUSES.labels(dependency=name).inc()
         log.warning("consumer_paused", dependency=name, reason=outage.reason[:500])
         self._tasks[name] = asyncio.create_task(self._probe(name), name=f"probe-{name}")
 
-    async def wait_open(self) -> None:
-        """Return once no dependency is paused."""
+    async def wait_open(self) -> bool:
+        """True once no dependency is paused; False when the service is stopping while one
+        still is (:meth:`release`): the caller then gives its message back."""
         while not self._open.is_set():
             await self._open.wait()
+        return not (self._released and self._paused)
+
+    async def release(self) -> None:
+        """The service stops: wake every held delivery now (a FastStream ``on_shutdown``
+        hook, which runs before the broker's graceful wait), so that held messages are given
+        back at once instead of holding the shutdown and being returned by a closing channel."""
+        self._released = True
+        self._open.set()
 
     async def check(self) -> None:
         """A /ready check: raises naming each paused dependency and why."""
@@ -131,3 +144,16 @@ class DependencyGate:
         log.info("consumer_resumed", dependency=name, paused_s=round(time.monotonic() - since, 3))
         if not self._paused:
             self._open.set()
+
+
+GATE = "dependency_gate"
+"""The FastStream context name a service sets its gate under (``context.set_global``)."""
+
+
+async def release_gate(
+    gate: Annotated[DependencyGate | None, Context(GATE, default=None)],
+) -> None:
+    """A FastStream ``on_shutdown`` hook: give held messages back before the graceful wait
+    (nothing to do when the service stops before its gate exists)."""
+    if gate is not None:
+        await gate.release()

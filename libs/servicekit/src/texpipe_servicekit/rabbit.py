@@ -10,7 +10,7 @@ history, and settling deliveries. **The settle policy, the one place it is writt
 - the work failed because a dependency is down (it raised
   :class:`~texpipe_servicekit.gate.OutageError`): **hold** the delivery unacked while the
   consumer's gate is closed, then run the work again in place; held past ``hold_limit_s``,
-  **give it back** (:func:`give_back`);
+  or while the service stops, **give it back** (:func:`give_back`);
 - the work failed for any other reason (a bug): **reject with requeue** after a pause, so that
   the queue's delivery limit bounds a crash loop.
 
@@ -283,9 +283,13 @@ async def settle(
     while True:
         try:
             async with asyncio.timeout_at(held_until):
-                await gate.wait_open()
+                open_now = await gate.wait_open()
         except TimeoutError:
             log.warning("message_held_too_long", queue=queue, hold_limit_s=hold_limit_s)
+            await give_back(broker, message, queue)
+            return
+        if not open_now and is_settleable(message):
+            log.info("held_message_given_back_at_shutdown", queue=queue)
             await give_back(broker, message, queue)
             return
         if not is_settleable(message):

@@ -8,7 +8,7 @@ import aiohttp
 import structlog
 from faststream import ContextRepo, FastStream
 from faststream.specification import AsyncAPI
-from texpipe_servicekit.gate import DependencyGate
+from texpipe_servicekit.gate import GATE, DependencyGate, release_gate
 from texpipe_servicekit.ops import OpsServer
 from texpipe_servicekit.rabbit import broker_check, new_broker, prepare_topology
 
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastStream:
                 base_s=settings.probe_base_s,
                 cap_s=settings.probe_cap_s,
             )
+            context.set_global(GATE, gate)
             context.set_global(
                 deps.DELIVERY, ResultDelivery(api, redelivery, settings.retry_policy())
             )
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> FastStream:
     return FastStream(
         broker,
         lifespan=lifespan,
+        on_shutdown=[release_gate],
         logger=faststream_logger,
         specification=AsyncAPI(title="texpipe-applier", version="1.0.0"),
     )

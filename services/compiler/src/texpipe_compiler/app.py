@@ -13,7 +13,7 @@ import structlog
 from faststream import ContextRepo, FastStream
 from faststream.specification import AsyncAPI
 from texpipe_contracts.v1 import Engine
-from texpipe_servicekit.gate import DependencyGate
+from texpipe_servicekit.gate import GATE, DependencyGate, release_gate
 from texpipe_servicekit.ops import OpsServer
 from texpipe_servicekit.rabbit import broker_check, new_broker, prepare_topology
 from texpipe_servicekit.s3 import open_s3_store
@@ -125,6 +125,7 @@ def create_app(settings: Settings) -> FastStream:
                 base_s=settings.probe_base_s,
                 cap_s=settings.probe_cap_s,
             )
+            context.set_global(GATE, gate)
             stack.push_async_callback(gate.close)
             consumer = CompileConsumer(
                 broker, topo, manager,
@@ -169,6 +170,7 @@ def create_app(settings: Settings) -> FastStream:
     return FastStream(
         broker,
         lifespan=lifespan,
+        on_shutdown=[release_gate],
         logger=faststream_logger,
         specification=AsyncAPI(title="texpipe-compiler", version="1.0.0"),
     )

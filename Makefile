@@ -65,6 +65,15 @@ typecheck: venv ## mypy --strict over every package
 test: system-deps venv tectonic ## set up what is missing, then run the whole suite against real servers
 	$(VENV)/bin/pytest -q
 
+CHAOS_SCALE ?= 5
+
+.PHONY: chaos
+chaos: system-deps venv ## the fault scenarios of tests/e2e/test_e2e_faults.py with batches x CHAOS_SCALE, then their table
+	@table=$$(mktemp); status=0; \
+	TEXPIPE_CHAOS_SCALE=$(CHAOS_SCALE) TEXPIPE_CHAOS_TABLE=$$table \
+	  $(VENV)/bin/pytest -q tests/e2e/test_e2e_faults.py || status=$$?; \
+	echo; cat $$table; rm -f $$table; exit $$status
+
 .PHONY: tectonic
 tectonic: venv ## Tectonic offline: static binary, bundle from the installed TeX Live, format (.tools/tectonic)
 	$(PY) services/compiler/scripts/install_tectonic.py --dest .tools/tectonic --uv $(UV)

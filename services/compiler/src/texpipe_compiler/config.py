@@ -107,6 +107,13 @@ class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings, _CompileTimeo
     )
     sandbox_open_files: int = Field(default=256, ge=32, le=65536)
     sandbox_processes: int = Field(default=64, ge=8, le=4096)
+    compile_max_starts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Starts of one request by compilers that died before finishing it, after "
+        "which it is dead-lettered (the queue's delivery limit stays a backstop far above).",
+    )
     source_date_epoch: int = Field(
         default=0,
         ge=0,

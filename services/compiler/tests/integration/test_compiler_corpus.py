@@ -4,7 +4,6 @@
 """
 
 import secrets
-import time
 
 from compiler_helpers import (  # type: ignore[import-not-found]
     CORPUS,
@@ -14,6 +13,7 @@ from compiler_helpers import (  # type: ignore[import-not-found]
     raw_tar,
     submit,
 )
+from prometheus_client import REGISTRY
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.compile_manager import CompileManager
 from texpipe_contracts.errors import ErrorCode
@@ -23,17 +23,15 @@ from texpipe_servicekit.s3 import S3Store
 SLOW_TIMEOUT_MS = 3000
 
 
-async def test_slow_loop_times_out_within_a_second_and_leaves_no_process(
+async def test_slow_loop_times_out_and_leaves_no_process(
     manager: CompileManager, s3_store: S3Store, sandbox_uids: range
 ) -> None:
     bundle = raw_tar(project_files(CORPUS / "slow-loop"))
-    started = time.monotonic()
     result = await submit(manager, s3_store, bundle, Engine.PDFLATEX, timeout_ms=SLOW_TIMEOUT_MS)
-    elapsed = time.monotonic() - started
+    # The compiler's own clock stopped it (how fast is bench/'s business, not a test's).
     assert result.outcome is Outcome.TIMED_OUT
     assert result.error is not None
     assert result.error.code is ErrorCode.TIMEOUT
-    assert elapsed < SLOW_TIMEOUT_MS / 1000 + 1
     assert list(processes_of(sandbox_uids)) == []
 
 
@@ -42,10 +40,16 @@ async def test_a_second_request_for_the_same_source_is_a_cache_hit(
 ) -> None:
     bundle = raw_tar(project_files(CORPUS / "hello"))
     first = await submit(manager, s3_store, bundle, Engine.PDFLATEX)
-    started = time.monotonic()
+    hits = REGISTRY.get_sample_value(
+        "texpipe_compile_cache_hits_total", {"engine": Engine.PDFLATEX.value}
+    )
     second = await submit(manager, s3_store, bundle, Engine.PDFLATEX)
     assert second.cache_hit
-    assert time.monotonic() - started < 0.5
+    # Answered from the cache, without TeX: the compiler counted a hit.
+    after = REGISTRY.get_sample_value(
+        "texpipe_compile_cache_hits_total", {"engine": Engine.PDFLATEX.value}
+    )
+    assert (after or 0) == (hits or 0) + 1
     assert second.pdf == first.pdf
     assert second.log == first.log
 

@@ -178,14 +178,15 @@ UPDATE jobs SET state = $2, finished_at = now(), result_message_id = $3,
     error_code = $4, error_message = $5, error_file = $6, error_line = $7, error_excerpt = $8,
     log_key = $9, log_size = $10, pdf_key = $11, pdf_sha256 = $12, pdf_size = $13,
     pdf_pages = $14, duration_ms = $15, engine_version = $16, cache_hit = $17,
-    diagnostics = $18::jsonb
+    diagnostics = $18::jsonb, dead_reason = NULL, dead_queue = NULL
 WHERE id = $1
 RETURNING pg_notify('{JOB_FINAL_CHANNEL}', id::text)
 """
 
 
 async def record_result(conn: Conn, *, result: CompileCompleted, state: str) -> None:
-    """Write the result onto its job, in ``state``, and wake the job's long-polls.
+    """Write the result onto its job, in ``state``, and wake the job's long-polls. A ``dead``
+    job that gets its result (a replayed dead letter) no longer carries why it was dead.
 
     The diagnostics are stored as the contract's JSON (bounded there: at most
     ``MAX_DIAGNOSTICS`` entries), NULL when the result has none.

@@ -65,6 +65,15 @@ typecheck: venv ## mypy --strict over every package
 test: system-deps venv tectonic font-cache ## set up what is missing, then run the whole suite against real servers
 	$(VENV)/bin/pytest -q
 
+CHAOS_SCALE ?= 5
+
+.PHONY: chaos
+chaos: system-deps venv ## the fault scenarios of tests/e2e/test_e2e_faults.py with batches x CHAOS_SCALE, then their table
+	@table=$$(mktemp); status=0; \
+	TEXPIPE_CHAOS_SCALE=$(CHAOS_SCALE) TEXPIPE_CHAOS_TABLE=$$table \
+	  $(VENV)/bin/pytest -q tests/e2e/test_e2e_faults.py || status=$$?; \
+	echo; cat $$table; rm -f $$table; exit $$status
+
 .PHONY: tectonic
 tectonic: venv ## Tectonic offline: static binary, bundle from the installed TeX Live, format (.tools/tectonic)
 	$(PY) services/compiler/scripts/install_tectonic.py --dest .tools/tectonic --uv $(UV)
@@ -73,7 +82,7 @@ tectonic: venv ## Tectonic offline: static binary, bundle from the installed TeX
 font-cache: venv ## the compiler's font databases (luaotfload, fontconfig) for the installed fonts (.tools/font-cache)
 	$(PY) -m texpipe_compiler.font_cache .tools/font-cache
 
-CORPUS ?= ../shared/corpus
+CORPUS ?= ../shared/corpus ../shared/corpus-real
 COMPILE_TIMEOUT_MS ?= 20000
 
 .PHONY: up
@@ -85,12 +94,12 @@ down: ## stop what 'make up' started, and only that
 	@[ -x $(PY) ] && $(PY) -m texpipe_testing.stack down run || echo "nothing to stop"
 
 .PHONY: demo
-demo: up ## compile every document of the corpus through the api and print a table
+demo: up ## compile every document of both corpora through the api and print a table
 	$(PY) -m texpipe_testing.demo $(CORPUS)
 
 .PHONY: bench
 bench: up ## end-to-end latency against raw latexmk (the stack of 'make up'); see bench/README.md
-	$(PY) bench/e2e_latency.py --corpus $(CORPUS) --runs 20
+	$(PY) bench/e2e_latency.py --corpus ../shared/corpus --runs 20
 
 .PHONY: images
 images: venv ## build the three images with podman from a local Debian base, then run-check them

@@ -13,7 +13,10 @@ from pypdf import PdfReader
 from texpipe_testing.processes import ServiceProcess
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-COMPILE_TIMEOUT_MS = 4000
+CORPUS_REAL = CORPUS.with_name("corpus-real")
+# Long enough for the real projects (CJK fonts, biber) on a loaded two-core machine; the
+# corpus' endless document holds one compile slot this long.
+COMPILE_TIMEOUT_MS = 20000
 
 FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
 
@@ -28,6 +31,23 @@ def project_files(folder: Path) -> dict[str, Any]:
         except UnicodeDecodeError:
             files[path.relative_to(folder).as_posix()] = {"base64": base64.b64encode(data).decode()}
     return files
+
+
+def variant(i: int, tag: str) -> dict[str, str]:
+    """A distinct small document (distinct content, so no cache hit)."""
+    return {
+        "main.tex": "\\documentclass{article}\\begin{document}"
+        f"Batch {tag} number {i}.\\end{{document}}\n"
+    }
+
+
+def busy(iterations: int, tag: str) -> dict[str, str]:
+    """A document whose compile counts to ``iterations`` first (pdfTeX counted about three
+    million a second on this machine), so that it is still compiling when a fault strikes."""
+    return {
+        "main.tex": "\\documentclass{article}\\begin{document}\\newcount\\n"
+        f"\\loop\\advance\\n1 \\ifnum\\n<{iterations}\\repeat Busy {tag}.\\end{{document}}\n"
+    }
 
 
 async def create(
@@ -110,3 +130,32 @@ def manifest(corpus: Path) -> dict[str, dict[str, Any]]:
         "documents"
     ]
     return documents
+
+
+def log_events(process: ServiceProcess, event: str) -> list[dict[str, Any]]:
+    """Every JSON log line of ``process`` (all its runs: they share one file) for ``event``."""
+    if not process.log_path.exists():
+        return []
+    found = []
+    for line in process.log_path.read_text(errors="replace").splitlines():
+        if f'"{event}"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == event:
+            found.append(entry)
+    return found
+
+
+async def wait_for_event(
+    process: ServiceProcess, event: str, *, job_id: str | None = None, count: int = 1
+) -> None:
+    """Until ``process`` logged ``event`` (for ``job_id``) ``count`` times, 120 s at most."""
+    async with asyncio.timeout(120):
+        while True:
+            found = [e for e in log_events(process, event) if job_id in (None, e.get("job_id"))]
+            if len(found) >= count:
+                return
+            await asyncio.sleep(0.05)

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from e2e_helpers import (
     COMPILE_TIMEOUT_MS,
+    FINAL,
     Pipeline,
     create,
     document,
@@ -15,7 +16,9 @@ from e2e_helpers import (
     pdf_text,
     project_files,
     update,
+    variant,
     wait_final,
+    wait_for_event,
 )
 
 
@@ -67,9 +70,11 @@ async def test_an_edit_during_a_compile_leaves_the_newest_revision_applied(
 ) -> None:
     slow = (
         "\\documentclass{article}\\begin{document}\\newcount\\n\\loop\\advance\\n1 "
-        "\\ifnum\\n<3000000\\repeat First.\\end{document}\n"
+        "\\ifnum\\n<2000000\\repeat First.\\end{document}\n"
     )
     first = await create(http, {"main.tex": slow})
+    # The edit lands while the first revision compiles (under a second of counting here).
+    await wait_for_event(pipeline.services["compiler"], "compile_started", job_id=first["job_id"])
     second = await update(http, first["id"], 1, {"main.tex": slow.replace("First", "Second")})
     old, new = await asyncio.gather(
         wait_final(http, first["job_id"]), wait_final(http, second["job_id"])
@@ -82,12 +87,25 @@ async def test_an_edit_during_a_compile_leaves_the_newest_revision_applied(
     assert "Second" in text
 
 
-def variant(i: int, tag: str) -> dict[str, str]:
-    """A distinct small document (distinct content, so no cache hit)."""
-    return {
-        "main.tex": "\\documentclass{article}\\begin{document}"
-        f"Batch {tag} number {i}.\\end{{document}}\n"
-    }
+async def until_some_final(http: aiohttp.ClientSession, job_ids: list[str]) -> None:
+    """Until at least one of ``job_ids`` is final (and, usually, others are not yet)."""
+    async with asyncio.timeout(120):
+        while True:
+            for job_id in job_ids:
+                async with http.get(f"/v1/jobs/{job_id}") as response:
+                    if (await response.json())["state"] in FINAL:
+                        return
+            await asyncio.sleep(0.05)
+
+
+async def outbox_published(api_url: str) -> float:
+    """The api's count of outbox messages the broker confirmed (its /metrics)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{api_url}/metrics") as response:
+        text = await response.text()
+    for line in text.splitlines():
+        if line.startswith("texpipe_api_outbox_published_total "):
+            return float(line.split()[1])
+    return 0.0
 
 
 async def submit_batch(http: aiohttp.ClientSession, n: int, tag: str) -> list[str]:
@@ -100,7 +118,7 @@ async def test_a_rabbitmq_restart_in_the_middle_of_a_batch_loses_nothing(
     http: aiohttp.ClientSession, pipeline: Pipeline
 ) -> None:
     job_ids = await submit_batch(http, 50, "rabbit")
-    await asyncio.sleep(1.0)
+    await until_some_final(http, job_ids)  # the middle of the batch
     for step in (["stop_app"], ["start_app"]):
         subprocess.run(["rabbitmqctl", *step], check=True, capture_output=True, timeout=120)
     jobs = await asyncio.gather(*(wait_final(http, j, timeout=240) for j in job_ids))
@@ -111,7 +129,7 @@ async def test_a_compiler_killed_in_the_middle_of_a_batch_loses_nothing(
     http: aiohttp.ClientSession, pipeline: Pipeline
 ) -> None:
     job_ids = await submit_batch(http, 20, "kill")
-    await asyncio.sleep(1.0)
+    await until_some_final(http, job_ids)  # the middle of the batch
     pipeline.services["compiler"].kill()
     pipeline.restart("compiler")
     jobs = await asyncio.gather(*(wait_final(http, j, timeout=180) for j in job_ids))
@@ -133,10 +151,12 @@ async def test_a_restarted_service_loses_nothing(
 async def test_an_api_outage_of_a_minute_loses_no_result(
     http: aiohttp.ClientSession, pipeline: Pipeline
 ) -> None:
+    published = await outbox_published(pipeline.api_url)
     job_ids = await submit_batch(http, 10, "outage")
-    await asyncio.sleep(1.0)  # the relay publishes right after the commit
+    while await outbox_published(pipeline.api_url) < published + 10:  # all requests are out
+        await asyncio.sleep(0.05)
     pipeline.services["api"].stop()
-    await asyncio.sleep(60)  # results arrive at the applier meanwhile and wait in its retries
+    await asyncio.sleep(60)  # the fault: results reach the applier, which holds them
     pipeline.restart("api")
     jobs = await asyncio.gather(*(wait_final(http, j, timeout=120) for j in job_ids))
     assert [j["state"] for j in jobs] == ["applied"] * 10

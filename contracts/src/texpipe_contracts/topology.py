@@ -20,10 +20,14 @@ from typing import Literal
 COMPILE_REQUESTED_V1 = "compile.requested.v1"
 COMPILE_COMPLETED_V1 = "compile.completed.v1"
 
-COMPILE_DELIVERY_LIMIT = 3
-"""A crashed compiler leaves its message unacked: it is delivered at most 1 + 3 times."""
-APPLY_DELIVERY_LIMIT = 5
-"""Guards against an applier that crashes on a message; retries are counted by header."""
+COMPILE_DELIVERY_LIMIT = 50
+"""A backstop only. RabbitMQ 3.10 counts every return of a delivery (a lost connection as much
+as a crash), so this limit cannot tell poison from an outage: the compiler counts its own
+deaths (TEXPIPE_COMPILE_MAX_STARTS, 3) and holds messages through outages instead of returning
+them. 50 lets a message ride out dozens of dropped connections."""
+APPLY_DELIVERY_LIMIT = 50
+"""A backstop against an applier that crashes on a message; retries are counted by header,
+outages hold the message (docs/architecture.md, transient or poison)."""
 RETRY_TIERS = 8
 """One retry queue per attempt number, so that messages in one queue have similar delays."""
 DLQ_MAX_LENGTH = 100_000

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aioboto3
+import aiohttp
 from aiobotocore.config import AioConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from texpipe_servicekit.settings import S3Settings
 
@@ -21,6 +22,7 @@ else:
     S3Client = Any
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
 
 
 class ObjectTooLargeError(Exception):
@@ -39,6 +41,23 @@ class ObjectInfo:
 def is_missing(error: ClientError) -> bool:
     """Whether an S3 error means the object (or bucket) does not exist."""
     return str(error.response.get("Error", {}).get("Code")) in _MISSING
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` (or one it was raised from) says S3 itself is down or overloaded
+    rather than that a request was wrong: no connection, a timeout, a 5xx or a throttle."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BotoCoreError | aiohttp.ClientError | ConnectionError):
+            return True
+        if isinstance(current, ClientError):
+            status = current.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            code = str(current.response.get("Error", {}).get("Code"))
+            return status >= 500 or code in _UNAVAILABLE
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class S3Store:
@@ -101,6 +120,20 @@ class S3Store:
             sha256=response.get("Metadata", {}).get("sha256"),
             content_type=response.get("ContentType"),
         )
+
+    async def keys(self, prefix: str, *, limit: int = 1000) -> list[str]:
+        """Up to ``limit`` keys under ``prefix`` (one listing page)."""
+        response = await self._client.list_objects_v2(
+            Bucket=self.bucket, Prefix=prefix, MaxKeys=limit
+        )
+        return [item["Key"] for item in response.get("Contents", []) if "Key" in item]
+
+    async def delete(self, keys: list[str]) -> None:
+        """Delete ``keys`` (missing ones are no error)."""
+        if keys:
+            await self._client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in keys]}
+            )
 
     async def presigned_get(
         self, key: str, *, expires_s: int, download_name: str | None = None

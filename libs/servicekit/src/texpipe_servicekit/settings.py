@@ -1,6 +1,8 @@
 """pydantic-settings mixins; a service's ``Settings`` subclasses the ones it needs."""
 
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from texpipe_contracts.topology import Topology, build_topology
 
@@ -17,6 +19,9 @@ class AmqpSettings(BaseSettings):
         default="",
         pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$|^$",
         description="Prefix of every exchange and queue name; empty in a normal deployment.",
+    )
+    amqp_reconnect_s: float = Field(
+        default=5.0, gt=0, le=300, description="Wait between attempts to reconnect to the broker."
     )
 
     def topology(self) -> Topology:
@@ -57,3 +62,15 @@ class OpsSettings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=30.0, ge=0, le=1500, description="How long in-flight work may finish on SIGTERM."
     )
+    probe_base_s: float = Field(
+        default=1.0, gt=0, le=60, description="First wait before probing a dependency that is down."
+    )
+    probe_cap_s: float = Field(
+        default=30.0, gt=0, le=600, description="Longest wait between probes of a dependency."
+    )
+
+    @model_validator(mode="after")
+    def _probe_cap_not_below_base(self) -> Self:
+        if self.probe_cap_s < self.probe_base_s:
+            raise ValueError("TEXPIPE_PROBE_CAP_S must not be below TEXPIPE_PROBE_BASE_S")
+        return self

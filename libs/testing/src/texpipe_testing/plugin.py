@@ -6,6 +6,7 @@ defaults; SeaweedFS is started by the harness itself. A server that cannot be re
 the tests that need it, with how to start it: it never skips.
 """
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -75,23 +76,37 @@ def _with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def postgres_dsn() -> AsyncIterator[str]:
-    """A database created for this session and dropped after it."""
+def admin_postgres_url() -> str:
+    """The PostgreSQL server tests use (its maintenance database), failing when unreachable."""
     admin_url = os.environ.get("TEXPIPE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     require_server("PostgreSQL", admin_url, 5432)
+    return admin_url
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(admin_url: str) -> AsyncIterator[str]:
+    """A database created for the caller and dropped after it; yields its URL."""
     name = "texpipe_test_" + secrets.token_hex(5)
     admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield _with_database(admin_url, name)
-    admin = await asyncpg.connect(admin_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield _with_database(admin_url, name)
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def postgres_dsn() -> AsyncIterator[str]:
+    """A database created for this session and dropped after it."""
+    async with fresh_database(admin_postgres_url()) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

@@ -77,7 +77,7 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
     relay = OutboxRelay(
         app[keys.PG_POOL],
         amqp_url=settings.amqp_url.get_secret_value(),
-        exchange_name=settings.topology().exchange.name,
+        exchange=settings.topology().exchange,
         batch_size=settings.relay_batch_size,
         sweep_s=settings.relay_sweep_s,
         retry_s=settings.relay_retry_s,

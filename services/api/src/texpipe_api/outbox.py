@@ -9,19 +9,21 @@ the commit publishes that row again later: delivery is at least once, with a sta
 ``message_id`` so consumers recognise the duplicate.
 
 It wakes on NOTIFY (``notify.py`` calls :meth:`OutboxRelay.wake`) and sweeps every few seconds
-anyway, so a lost notification only delays a message. With the broker down it keeps retrying;
-requests are still accepted meanwhile.
+anyway, so a lost notification only delays a message. With the broker or PostgreSQL down it
+keeps retrying; no row is given up on for an outage, and requests are still accepted while
+only the broker is down. Publishing goes through the service kit's broker edge
+(``texpipe_servicekit.rabbit.publish_confirmed``: persistent, mandatory, confirmed).
 """
 
 import asyncio
 from typing import Any
 
-import aio_pika
 import asyncpg
 import structlog
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
-from texpipe_contracts.topology import COMPILE_REQUESTED_V1
+from faststream.rabbit import RabbitBroker
+from texpipe_contracts.topology import COMPILE_REQUESTED_V1, ExchangeSpec
 from texpipe_contracts.v1 import CompileRequested, Engine, SourceBundleRef
+from texpipe_servicekit.rabbit import BROKER_PING_TIMEOUT_S, new_publisher, publish_confirmed
 
 from texpipe_api import metrics
 from texpipe_api.db import job_queries, outbox_queries
@@ -30,7 +32,6 @@ from texpipe_api.db.conn import Conn
 log = structlog.get_logger(__name__)
 
 MESSAGE_TYPE = "latex.compile.requested.v1"
-PUBLISH_TIMEOUT_S = 10.0
 
 
 def message_from_row(row: asyncpg.Record) -> CompileRequested:
@@ -46,21 +47,9 @@ def message_from_row(row: asyncpg.Record) -> CompileRequested:
         ),
         main_file=row["main_file"],
         engine=Engine(row["engine"]),
+        # \today and the PDF's dates: the day the author saved this revision.
+        source_date_epoch=int(row["revision_created_at"].timestamp()),
         timeout_ms=row["timeout_ms"],
-    )
-
-
-def amqp_message(message: CompileRequested) -> aio_pika.Message:
-    """The AMQP message: persistent, JSON, ids and type in the standard properties."""
-    return aio_pika.Message(
-        message.model_dump_json().encode("utf-8"),
-        message_id=str(message.message_id),
-        correlation_id=message.correlation_id,
-        type=MESSAGE_TYPE,
-        content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        timestamp=message.produced_at,
-        app_id="texpipe-api",
     )
 
 
@@ -72,7 +61,7 @@ class OutboxRelay:
         pool: asyncpg.Pool,
         *,
         amqp_url: str,
-        exchange_name: str,
+        exchange: ExchangeSpec,
         batch_size: int,
         sweep_s: float,
         retry_s: float,
@@ -81,15 +70,14 @@ class OutboxRelay:
     ) -> None:
         self._pool = pool
         self._amqp_url = amqp_url
-        self._exchange_name = exchange_name
+        self._exchange = exchange
         self._batch_size = batch_size
         self._sweep_s = sweep_s
         self._retry_s = retry_s
         self._linger_s = linger_s
         self._workers = workers
         self._wake = asyncio.Event()
-        self._connection: AbstractRobustConnection | None = None
-        self._exchange: AbstractExchange | None = None
+        self._broker: RabbitBroker | None = None
         self.published = 0
         """Messages this relay published (and the broker confirmed) since it started."""
 
@@ -99,22 +87,20 @@ class OutboxRelay:
 
     @property
     def broker_connected(self) -> bool:
-        """Whether the relay currently has a broker connection (readiness)."""
-        return self._connection is not None and not self._connection.is_closed
+        """Whether the relay has connected to the broker (it reconnects by itself after)."""
+        return self._broker is not None
 
     async def ping(self) -> None:
         """Raise unless the broker connection is up (the /ready check)."""
-        if self._connection is None or self._connection.is_closed:
+        if self._broker is None or not await self._broker.ping(timeout=BROKER_PING_TIMEOUT_S):
             raise ConnectionError("no connection to RabbitMQ")
-        await asyncio.wait_for(self._connection.connected.wait(), 1.0)
 
     async def run(self) -> None:
         """Publish until cancelled, never giving up on a broker or database outage."""
         while True:
             self._wake.clear()
             try:
-                exchange = await self._ensure_exchange()
-                await self.drain(exchange)
+                await self.drain(await self._ensure_broker())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -139,29 +125,26 @@ class OutboxRelay:
 
     async def close(self) -> None:
         """Close the broker connection."""
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+        if self._broker is not None:
+            await self._broker.stop()
+            self._broker = None
 
-    async def _ensure_exchange(self) -> AbstractExchange:
-        if self._exchange is not None and self._connection is not None:
-            return self._exchange
-        # The robust connection reconnects by itself once it has connected the first time; the
-        # first connect fails fast when the broker is down, and run() retries it.
-        connection = await aio_pika.connect_robust(self._amqp_url, timeout=5)
+    async def _ensure_broker(self) -> RabbitBroker:
+        if self._broker is not None:
+            return self._broker
+        # The connection reconnects by itself once it has connected the first time; the first
+        # connect fails fast when the broker is down, and run() retries it.
+        broker = new_publisher(self._amqp_url, service="texpipe-api")
         try:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            # Declared passively: the topology is the operator's (or the harness's); a missing
-            # exchange must fail loudly, not be created without its queues.
-            exchange = await channel.get_exchange(self._exchange_name, ensure=True)
+            await broker.connect()
         except BaseException:
-            await connection.close()
+            await broker.stop()
             raise
-        self._connection, self._exchange = connection, exchange
-        log.info("outbox_relay_connected", exchange=self._exchange_name)
-        return exchange
+        self._broker = broker
+        log.info("outbox_relay_connected", exchange=self._exchange.name)
+        return broker
 
-    async def drain(self, exchange: AbstractExchange) -> int:
+    async def drain(self, broker: RabbitBroker) -> int:
         """Publish every pending row; returns how many were published.
 
         Several workers claim batches side by side (SKIP LOCKED keeps them apart): the broker's
@@ -169,24 +152,24 @@ class OutboxRelay:
         must not hold up the next.
         """
         results = await asyncio.gather(
-            *(self._drain_worker(exchange) for _ in range(self._workers)), return_exceptions=True
+            *(self._drain_worker(broker) for _ in range(self._workers)), return_exceptions=True
         )
         errors = [res for res in results if isinstance(res, BaseException)]
         if errors:
             raise errors[0]
         return sum(res for res in results if isinstance(res, int))
 
-    async def _drain_worker(self, exchange: AbstractExchange) -> int:
+    async def _drain_worker(self, broker: RabbitBroker) -> int:
         total = 0
         while True:
-            published, claimed, error = await self._publish_batch(exchange)
+            published, claimed, error = await self._publish_batch(broker)
             total += published
             if error is not None:
                 raise error
             if claimed < self._batch_size:
                 return total
 
-    async def _publish_batch(self, exchange: AbstractExchange) -> tuple[int, int, Exception | None]:
+    async def _publish_batch(self, broker: RabbitBroker) -> tuple[int, int, Exception | None]:
         async with self._pool.acquire() as conn, conn.transaction():
             claimed = await outbox_queries.claim_pending(conn, self._batch_size)
             if not claimed:
@@ -194,7 +177,7 @@ class OutboxRelay:
             ready = await self._build_messages(conn, claimed)
             # Publishing the whole batch at once pipelines the confirms: one round trip.
             results: list[Any] = await asyncio.gather(
-                *(self._publish(exchange, message) for _, message in ready),
+                *(self._publish(broker, message) for _, message in ready),
                 return_exceptions=True,
             )
             sent = [row_id for (row_id, _), res in zip(ready, results, strict=True) if res is None]
@@ -232,10 +215,14 @@ class OutboxRelay:
                 good.append((row["id"], message))
         return good
 
-    async def _publish(self, exchange: AbstractExchange, message: CompileRequested) -> None:
-        await exchange.publish(
-            amqp_message(message),
+    async def _publish(self, broker: RabbitBroker, message: CompileRequested) -> None:
+        await publish_confirmed(
+            broker,
+            message.model_dump_json().encode("utf-8"),
+            exchange=self._exchange,
             routing_key=COMPILE_REQUESTED_V1,
-            mandatory=True,
-            timeout=PUBLISH_TIMEOUT_S,
+            message_id=str(message.message_id),
+            correlation_id=message.correlation_id,
+            timestamp=message.produced_at,
+            message_type=MESSAGE_TYPE,
         )

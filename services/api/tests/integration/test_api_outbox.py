@@ -171,7 +171,7 @@ async def test_two_relays_never_publish_a_row_twice(
         OutboxRelay(
             pool,
             amqp_url=settings.amqp_url.get_secret_value(),
-            exchange_name=settings.topology().exchange.name,
+            exchange=settings.topology().exchange,
             batch_size=20,
             sweep_s=0.02,
             retry_s=0.1,
@@ -237,7 +237,7 @@ async def test_a_row_whose_message_cannot_be_built_ends_its_job_dead(
     relay = OutboxRelay(
         pool,
         amqp_url=settings.amqp_url.get_secret_value(),
-        exchange_name=settings.topology().exchange.name,
+        exchange=settings.topology().exchange,
         batch_size=20,
         sweep_s=0.02,
         retry_s=0.1,

@@ -1,9 +1,12 @@
 """What the applier does with each answer of the api's result endpoint (pure).
 
 This is DESIGN.md's answer table, in code: 200 and a stale 409 are final (ack); a 409 saying
-the result cannot be accepted *yet*, a 5xx, a timeout or a refused connection mean "try again
-later"; 404, 401, 403, 422 (and any other 4xx) mean the message or the setup is wrong, and
-retrying cannot help, so the message is dead-lettered at once.
+the result cannot be accepted *yet*, or a 500, mean "try this message again later" (a retry
+queue, bounded); a refused connection, a timeout, 502/503/504 or a throttle (408/429) mean the
+api itself is down or overloaded, which says nothing about the message: the applier holds it
+and pauses until the api is ready again (no retry spent); 404, 401, 403, 422 (and any other
+4xx) mean the message or the setup is wrong, and retrying cannot help, so the message is
+dead-lettered at once.
 """
 
 from dataclasses import dataclass
@@ -17,6 +20,8 @@ class Action(StrEnum):
 
     ACK = "ack"
     RETRY = "retry"
+    WAIT = "wait"
+    """The api is down: hold the message and pause until it is ready (an outage)."""
     DEAD_LETTER = "dead_letter"
 
 
@@ -55,6 +60,9 @@ class Verdict:
         return self.action is Action.ACK
 
 
+_API_DOWN = frozenset({502, 503, 504})
+"""A proxy without an api behind it, or the api without PostgreSQL or S3."""
+
 _PERMANENT = {
     401: (
         Answer.UNAUTHORIZED,
@@ -82,12 +90,15 @@ def classify(status: int, code: str | None, *, detail: str = "", body_status: st
         # bounded, and the message ends in the dead-letter queue if it never clears.
         reason = f"the api answered 409 with unknown code {code!r}{suffix}"
         return Verdict(Action.RETRY, Answer.CONFLICT_OTHER, reason, code or "")
+    if status in _API_DOWN:
+        reason = f"the api answered {status}{suffix}"
+        return Verdict(Action.WAIT, Answer.SERVER_ERROR, reason, code or f"HTTP_{status}")
     if status >= 500:
         reason = f"the api answered {status}{suffix}"
         return Verdict(Action.RETRY, Answer.SERVER_ERROR, reason, code or f"HTTP_{status}")
     if status in {408, 429}:
         reason = f"the api asked to come back later ({status}){suffix}"
-        return Verdict(Action.RETRY, Answer.THROTTLED, reason, code or f"HTTP_{status}")
+        return Verdict(Action.WAIT, Answer.THROTTLED, reason, code or f"HTTP_{status}")
     if status in _PERMANENT:
         answer, reason = _PERMANENT[status]
         return Verdict(Action.DEAD_LETTER, answer, reason + suffix, code or f"HTTP_{status}")
@@ -102,13 +113,13 @@ def classify(status: int, code: str | None, *, detail: str = "", body_status: st
 def timed_out(timeout_s: float) -> Verdict:
     """The api did not answer in time."""
     reason = f"the api did not answer within {timeout_s:g} s"
-    return Verdict(Action.RETRY, Answer.TIMEOUT, reason, "API_TIMEOUT")
+    return Verdict(Action.WAIT, Answer.TIMEOUT, reason, "API_TIMEOUT")
 
 
 def unreachable(error: str) -> Verdict:
     """The api could not be reached (connection refused, reset, DNS)."""
     return Verdict(
-        Action.RETRY,
+        Action.WAIT,
         Answer.UNREACHABLE,
         f"the api is unreachable: {error}",
         ErrorCode.API_UNAVAILABLE.value,
@@ -121,9 +132,9 @@ def classify_mark_dead(
     """Classify an answer of the api's ``/dead`` endpoint.
 
     Unlike a result, a "job is dead" notice is never dead-lettered itself (it already comes
-    from the dead-letter path): it is retried until the api answers, then acked. 404 (no such
-    job) and other 4xx about the notice are final; 401/403 are a setup error an operator fixes,
-    so the notice waits for the fix rather than being dropped.
+    from the dead-letter path): it waits (held, the consumer paused) until the api answers,
+    then is acked. 404 (no such job) and other 4xx about the notice are final; 401/403 are a
+    setup error an operator fixes, so the notice waits for the fix rather than being dropped.
     """
     suffix = f": {detail}" if detail else ""
     if 200 <= status < 300:
@@ -134,7 +145,7 @@ def classify_mark_dead(
         return Verdict(Action.ACK, Answer.APPLIED, "the api marked the job dead", "")
     if status in {401, 403, 408, 429} or status >= 500:
         answer = _PERMANENT[status][0] if status in _PERMANENT else Answer.SERVER_ERROR
-        return Verdict(Action.RETRY, answer, f"the api answered {status}{suffix}", f"HTTP_{status}")
+        return Verdict(Action.WAIT, answer, f"the api answered {status}{suffix}", f"HTTP_{status}")
     if status == 404:
         return Verdict(
             Action.ACK, Answer.NOT_FOUND, f"the api knows no such job{suffix}", "HTTP_404"

@@ -46,6 +46,12 @@ class ApiClient:
         async with self._session.get(f"{self._base}/health") as response:
             response.raise_for_status()
 
+    async def ready(self) -> None:
+        """Raise unless the api's ``/ready`` answers 2xx (it and its PostgreSQL, S3 and broker
+        answer): the probe that ends the applier's pause."""
+        async with self._session.get(f"{self._base}/ready") as response:
+            response.raise_for_status()
+
     async def _post(
         self,
         path: str,

@@ -40,12 +40,6 @@ class Settings(BrokerSettings, OpsSettings):
     apply_prefetch: int = Field(
         default=16, ge=1, le=1000, description="Results in flight at once (each is an HTTP call)."
     )
-    dead_jobs_backoff_cap_s: float = Field(
-        default=10.0,
-        gt=0,
-        le=600,
-        description="Longest wait between attempts to tell an unreachable api that a job is dead.",
-    )
 
     @model_validator(mode="after")
     def _cap_not_below_base(self) -> Self:

@@ -2,26 +2,23 @@
 
 Every dead letter of both work queues also lands in ``latex.dead-jobs`` (topology), whoever
 wrote it: the broker at a delivery limit, or a service with a reason. Each one becomes a
-``POST /internal/v1/jobs/{id}/dead``, so that no accepted job stays ``queued`` forever.
+``POST /internal/v1/jobs/{id}/dead``, so that no accepted job stays ``queued`` forever. While
+the api does not take a notice, the notice is held and the consumer paused (an outage).
 """
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 from uuid import UUID
 
 import structlog
 from texpipe_contracts.internal_api import MarkDead
 from texpipe_contracts.topology import Topology
+from texpipe_servicekit.gate import OutageError
 
 from texpipe_applier import metrics
 from texpipe_applier.answers import Action, Answer, Verdict
 from texpipe_applier.dead_letters import describe
+from texpipe_applier.delivery import API
 from texpipe_applier.received import Received
-from texpipe_applier.retry import RetryPolicy
-
-MAX_BACKOFF_STEP = 60
-"""Backoff grows with consecutive failures up to the cap; the step count is bounded too."""
 
 _SETUP_ERRORS = frozenset({Answer.UNAUTHORIZED, Answer.FORBIDDEN})
 
@@ -37,33 +34,18 @@ class DeadJobApi(Protocol):
 
 
 class DeadJobReporter:
-    """Reports one dead letter; on a transient failure waits (backoff) and says "not done"."""
+    """Reports one dead letter; raises OutageError while the api does not take it."""
 
-    def __init__(
-        self,
-        api: DeadJobApi,
-        topo: Topology,
-        backoff_cap_s: float,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
+    def __init__(self, api: DeadJobApi, topo: Topology) -> None:
         self._api = api
         self._dlq_of = {
             topo.compile_queue.name: topo.compile_dlq.name,
             topo.apply_queue.name: topo.apply_dlq.name,
         }
         self._topo = topo
-        self._backoff = RetryPolicy(
-            base_s=min(1.0, backoff_cap_s), cap_s=backoff_cap_s, max_retries=MAX_BACKOFF_STEP
-        )
-        self._sleep = sleep
-        self._failures = 0
 
-    def source_queue(self, message: Received) -> str:
-        """The work queue the dead letter came from."""
-        return describe(message, self._topo).source_queue
-
-    async def handle(self, message: Received) -> bool:
-        """True when the notice is done with (ack); False after a backoff wait (try again)."""
+    async def handle(self, message: Received) -> None:
+        """Tell the api; return once it answered for good (then ack)."""
         info = describe(message, self._topo)
         queue = self._dlq_of.get(info.source_queue, info.source_queue)
         with structlog.contextvars.bound_contextvars(
@@ -72,19 +54,15 @@ class DeadJobReporter:
             if info.job_id is None:
                 log.error("dead_letter_without_job_id", source_queue=info.source_queue)
                 metrics.DEAD_JOBS.labels(queue=queue, answer="no_job_id").inc()
-                return True
+                return
             notice = MarkDead(reason=info.reason, attempts=info.attempts, queue=queue)
             verdict = await self._api.mark_dead(info.job_id, notice)
             metrics.DEAD_JOBS.labels(queue=queue, answer=verdict.answer.value).inc()
             if verdict.action is Action.ACK:
-                self._failures = 0
                 level = log.info if verdict.code == "" else log.warning
                 level("dead_letter_reported", queue=queue, reason=info.reason, api=verdict.reason)
-                return True
-            self._failures = min(self._failures + 1, MAX_BACKOFF_STEP)
-            delay_s = self._backoff.delay_for(self._failures) or self._backoff.cap_s
+                return
             # A refused token is a setup error someone must fix: say so loudly.
             level = log.error if verdict.answer in _SETUP_ERRORS else log.warning
-            level("mark_dead_postponed", reason=verdict.reason, delay_s=round(delay_s, 3))
-            await self._sleep(delay_s)
-            return False
+            level("mark_dead_postponed", reason=verdict.reason)
+            raise OutageError(API, verdict.reason)

@@ -52,13 +52,11 @@ def describe(letter: Received, topo: topology.Topology) -> DeadLetterInfo:
     """Read ``letter``; ``topo`` gives each work queue's delivery limit."""
     headers = letter.headers
     death = _latest_death(headers)
-    # A notice the applier re-queued carries its source in a header (its routing key is then
-    # the dead-jobs queue); a fresh dead letter is keyed by the work queue's name.
-    source = (
-        _text(headers.get(topology.HEADER_SOURCE_QUEUE))
-        or letter.routing_key
-        or _text(death.get("queue"))
-    )
+    # A service's dead letter names its source in a header; the broker's is keyed by the work
+    # queue's name, unless it was given back to the dead-jobs queue during an outage (then its
+    # x-death still names the work queue).
+    routed = letter.routing_key if letter.routing_key != topo.dead_jobs_queue.name else ""
+    source = _text(headers.get(topology.HEADER_SOURCE_QUEUE)) or routed or _text(death.get("queue"))
     reason = _text(headers.get(topology.HEADER_REASON))
     if reason:
         code = _text(headers.get(topology.HEADER_ERROR_CODE)) or ErrorCode.DEAD_LETTERED.value
@@ -67,6 +65,11 @@ def describe(letter: Received, topo: topology.Topology) -> DeadLetterInfo:
         broker_reason = _text(death.get("reason")) or "unknown"
         queue = _text(death.get("queue")) or source
         reason = f"dead-lettered by the broker from {queue}: {broker_reason}"
+        if broker_reason == "delivery_limit":
+            reason += (
+                " (delivered again and again without being settled: the consumer crashed or"
+                " lost its connection each time)"
+            )
         code = ErrorCode.DEAD_LETTERED.value
         attempts = _broker_attempts(broker_reason, queue, death, topo)
     dead_at = _when(headers.get(topology.HEADER_DEAD_AT)) or _when(death.get("time"))

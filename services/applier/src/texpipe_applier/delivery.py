@@ -2,7 +2,8 @@
 
 The caller acks the message once :meth:`ResultDelivery.handle` returns: by then the result is
 applied, known stale, parked in a retry queue or in the dead-letter queue, each confirmed by
-the broker. If ``handle`` raises, nothing was decided and the message must be redelivered.
+the broker. ``handle`` raises :class:`~texpipe_servicekit.gate.OutageError` when the api (or
+the broker) is down: the message is held and handled again once it is back, no retry spent.
 """
 
 import time
@@ -13,11 +14,15 @@ import structlog
 from texpipe_contracts.decoding import UndecodableMessageError, decode_message
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import CompileCompleted
+from texpipe_servicekit.gate import OutageError
 
 from texpipe_applier import metrics
 from texpipe_applier.answers import Action, Verdict
 from texpipe_applier.received import Received
 from texpipe_applier.retry import RetryPolicy
+
+API = "api"
+"""The dependency whose outage pauses the applier's consumers (its gate's probe)."""
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +85,8 @@ class ResultDelivery:
         if verdict.action is Action.ACK:
             log.info("result_delivered", answer=verdict.answer.value, tries=tries)
             return
+        if verdict.action is Action.WAIT:
+            raise OutageError(API, verdict.reason)
         if verdict.action is Action.DEAD_LETTER:
             log.error("result_refused", answer=verdict.answer.value, reason=verdict.reason)
             await self._redelivery.dead_letter(

@@ -1,9 +1,9 @@
 """Operator commands over the dead-letter queues: list them, replay them.
 
-Both use aio-pika directly (no consumer, no FastStream app). Listing takes messages with
-``basic.get`` without acking and gives them all back at the end, so nothing is consumed.
-Replaying republishes a copy straight into the work queue (default exchange), attempt count
-reset, waits for the broker's confirm, and only then acks the dead letter.
+Both go through the service kit's broker edge (no consumer, no FastStream app). Listing takes
+messages with ``basic.get`` without acking and gives them all back at the end, so nothing is
+consumed. Replaying republishes a copy straight into the work queue (default exchange),
+attempt count reset, waits for the broker's confirm, and only then acks the dead letter.
 """
 
 import hashlib
@@ -11,16 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, HeadersType
+from aio_pika.abc import AbstractIncomingMessage
+from faststream.rabbit import RabbitBroker
 from texpipe_contracts import topology
 from texpipe_contracts.topology import QueueSpec, Topology
-from texpipe_servicekit.rabbit import is_confirmed
+from texpipe_servicekit.rabbit import JSON, new_publisher, publish_confirmed, rabbit_queue
 
 from texpipe_applier.dead_letters import describe
-from texpipe_applier.errors import DlqMessageNotFoundError, NotConfirmedError
+from texpipe_applier.errors import DlqMessageNotFoundError
 from texpipe_applier.received import Received, received_from
 
 DEFAULT_LIST_LIMIT = 1000
@@ -82,17 +81,20 @@ def replay_headers(message: Received) -> dict[str, object]:
 
 
 @asynccontextmanager
-async def _channel(amqp_url: str) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        yield await connection.channel(publisher_confirms=True)
+async def _connected(amqp_url: str) -> AsyncIterator[RabbitBroker]:
+    broker = new_publisher(amqp_url, service="texpipe-applier-dlq")
+    await broker.connect()
+    try:
+        yield broker
+    finally:
+        await broker.stop()
 
 
 async def _held_messages(
-    channel: AbstractChannel, spec: QueueSpec, limit: int
+    broker: RabbitBroker, spec: QueueSpec, limit: int
 ) -> AsyncIterator[AbstractIncomingMessage]:
     """Up to ``limit`` messages of the queue, each held unacked (the caller acks or not)."""
-    queue: AbstractQueue = await channel.declare_queue(spec.name, passive=True)
+    queue = await broker.declare_queue(rabbit_queue(spec))
     count = queue.declaration_result.message_count or 0
     # Bounded by the count at the start: a replayed message that fails again at once and
     # comes back is not replayed twice in one run.
@@ -108,10 +110,10 @@ async def list_dead_letters(
 ) -> list[DlqEntry]:
     """The dead letters of both DLQs (up to ``limit`` each), none consumed."""
     entries: list[DlqEntry] = []
-    async with _channel(amqp_url) as channel:
+    async with _connected(amqp_url) as broker:
         for spec in topo.dead_letter_queues:
             held: list[AbstractIncomingMessage] = []
-            async for message in _held_messages(channel, spec, limit):
+            async for message in _held_messages(broker, spec, limit):
                 held.append(message)
                 entries.append(entry_for(received_from(message), spec.name, topo))
             if held:
@@ -125,16 +127,25 @@ async def replay(
 ) -> list[DlqEntry]:
     """Re-drive the dead letter named ``message_id`` (or every one when None)."""
     replayed: list[DlqEntry] = []
-    async with _channel(amqp_url) as channel:
+    async with _connected(amqp_url) as broker:
         for spec in topo.dead_letter_queues:
             work_queue = topo.work_queue_for_dlq(spec.name).name
             held: list[AbstractIncomingMessage] = []
-            async for message in _held_messages(channel, spec, limit):
+            async for message in _held_messages(broker, spec, limit):
                 received = received_from(message)
                 if message_id is not None and message_key(received) != message_id:
                     held.append(message)
                     continue
-                await _republish(channel, received, work_queue, message)
+                await publish_confirmed(
+                    broker,
+                    received.body,
+                    queue=work_queue,
+                    headers=replay_headers(received),
+                    message_id=received.message_id,
+                    correlation_id=received.correlation_id,
+                    timestamp=received.timestamp,
+                    content_type=message.content_type or JSON,
+                )
                 await message.ack()
                 replayed.append(entry_for(received, spec.name, topo))
                 if message_id is not None:
@@ -146,21 +157,3 @@ async def replay(
     if message_id is not None and not replayed:
         raise DlqMessageNotFoundError(f"no dead letter with id {message_id!r}")
     return replayed
-
-
-async def _republish(
-    channel: AbstractChannel, received: Received, queue: str, original: AbstractIncomingMessage
-) -> None:
-    copy = aio_pika.Message(
-        received.body,
-        headers=cast("HeadersType", replay_headers(received)),
-        content_type=original.content_type or "application/json",
-        content_encoding=original.content_encoding,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=received.message_id,
-        correlation_id=received.correlation_id,
-        timestamp=received.timestamp,
-    )
-    frame = await channel.default_exchange.publish(copy, routing_key=queue, mandatory=True)
-    if not is_confirmed(frame):
-        raise NotConfirmedError(f"replay into {queue} was not confirmed: {frame!r}")

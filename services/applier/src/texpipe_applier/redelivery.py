@@ -1,17 +1,29 @@
-"""Putting a result back on the broker: into a retry queue, or into the dead-letter queue."""
+"""Putting a result back on the broker: into a retry queue, or into the dead-letter queue.
 
-from typing import cast
+Every publish waits for the broker's confirm (the kit's broker edge); one that fails is the
+broker's outage (:class:`~texpipe_servicekit.gate.OutageError`), so the message is held and
+tried again once the broker answers.
+"""
 
-from aio_pika.abc import HeadersType
+from collections.abc import Awaitable
+
 from faststream.rabbit import RabbitBroker
 from texpipe_contracts import topology
 from texpipe_contracts.topology import Topology
-from texpipe_servicekit.rabbit import dead_letter, is_confirmed
+from texpipe_servicekit.gate import OutageError
+from texpipe_servicekit.rabbit import dead_letter, publish_confirmed
 
-from texpipe_applier.errors import NotConfirmedError
 from texpipe_applier.received import Received
 
-CONTENT_TYPE = "application/json"
+BROKER = "broker"
+"""The dependency name of the broker in the applier's gate."""
+
+
+async def _confirmed(publish: Awaitable[None]) -> None:
+    try:
+        await publish
+    except Exception as exc:
+        raise OutageError(BROKER, f"{type(exc).__name__}: {exc}"[:500]) from exc
 
 
 class RabbitRedelivery:
@@ -27,58 +39,33 @@ class RabbitRedelivery:
         The retry queue dead-letters expired messages back into the apply queue; the attempt
         number travels in a header we set, so counting does not depend on the broker version.
         """
-        headers = message.republish_headers(**{topology.HEADER_ATTEMPT: attempt})
-        await self._publish_to_queue(
-            message, self._topo.retry_queue(attempt).name, headers, expiration=delay_s
+        await _confirmed(
+            publish_confirmed(
+                self._broker,
+                message.body,
+                queue=self._topo.retry_queue(attempt).name,
+                headers=message.republish_headers(**{topology.HEADER_ATTEMPT: attempt}),
+                expiration=delay_s,
+                message_id=message.message_id,
+                correlation_id=message.correlation_id,
+            )
         )
-
-    async def requeue_notice(self, message: Received, source_queue: str) -> None:
-        """Put a dead-jobs notice back at the tail of its queue, to be tried again.
-
-        A fresh publish rather than a nack: quorum queues of some broker versions count
-        nack-requeues toward a delivery limit (4.x has a default of 20) and would drop it. The
-        headers, x-death included, are kept whole: they are what the notice is read from.
-        """
-        headers = {**message.headers, topology.HEADER_SOURCE_QUEUE: source_queue}
-        await self._publish_to_queue(message, self._topo.dead_jobs_queue.name, headers)
-
-    async def _publish_to_queue(
-        self,
-        message: Received,
-        queue: str,
-        headers: dict[str, object],
-        *,
-        expiration: float | None = None,
-    ) -> None:
-        """Republish ``message`` into ``queue`` (the default exchange routes by queue name),
-        persistent, and raise unless the broker confirms it."""
-        frame = await self._broker.publish(
-            message.body,
-            queue=queue,
-            headers=cast("HeadersType", headers),
-            expiration=expiration,
-            persist=True,
-            mandatory=True,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            content_type=CONTENT_TYPE,
-        )
-        if not is_confirmed(frame):
-            raise NotConfirmedError(f"publish to {queue} was not confirmed: {frame!r}")
 
     async def dead_letter(
         self, message: Received, *, reason: str, code: str, attempts: int
     ) -> None:
         """Dead-letter ``message`` with its reason (to the apply DLQ and ``latex.dead-jobs``)."""
-        await dead_letter(
-            self._broker,
-            self._topo,
-            body=message.body,
-            headers=message.republish_headers(),
-            source_queue=self._topo.apply_queue,
-            reason=reason,
-            code=code,
-            attempts=attempts,
-            correlation_id=message.correlation_id,
-            message_id=message.message_id,
+        await _confirmed(
+            dead_letter(
+                self._broker,
+                self._topo,
+                body=message.body,
+                headers=message.republish_headers(),
+                source_queue=self._topo.apply_queue,
+                reason=reason,
+                code=code,
+                attempts=attempts,
+                correlation_id=message.correlation_id,
+                message_id=message.message_id,
+            )
         )

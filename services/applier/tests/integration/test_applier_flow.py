@@ -99,6 +99,7 @@ class StubApi:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/health", self._health)
+        app.router.add_get("/ready", self._health)
         app.router.add_post("/internal/v1/jobs/{job_id}/result", self._result)
         app.router.add_post("/internal/v1/jobs/{job_id}/dead", self._dead)
         self._runner = web.AppRunner(app, access_log=None)
@@ -251,7 +252,8 @@ def applier_env(amqp_url: str, declared: Topology, stub_api: StubApi) -> dict[st
         "TEXPIPE_APPLY_RETRY_BASE_S": str(RETRY_BASE_S),
         "TEXPIPE_APPLY_RETRY_CAP_S": str(RETRY_CAP_S),
         "TEXPIPE_API_TOTAL_TIMEOUT_S": str(API_TIMEOUT_S),
-        "TEXPIPE_DEAD_JOBS_BACKOFF_CAP_S": "0.3",
+        "TEXPIPE_PROBE_BASE_S": "0.05",
+        "TEXPIPE_PROBE_CAP_S": "0.3",
         "TEXPIPE_SHUTDOWN_GRACE_S": "5",
         "APPLY_MAX_RETRIES": "8",
         "TEXPIPE_LOG_FORMAT": "json",
@@ -316,6 +318,18 @@ async def dead_letters_by_job(amqp_url: str, topo: Topology) -> dict[str, DlqEnt
 # The tests. Each uses job ids of its own; the applier process runs for the whole module.
 
 
+async def until_delivered(applier: ServiceProcess, job_id: UUID) -> None:
+    """Until the applier logged its final decision (ack) for a result of ``job_id``."""
+
+    def delivered() -> bool:
+        for line in applier.log_path.read_text(errors="replace").splitlines():
+            if '"result_delivered"' in line and str(job_id) in line:
+                return True
+        return False
+
+    await wait_until(delivered, 15, f"the result of {job_id} delivered")
+
+
 def nominal_delay(retry: int) -> float:
     return min(RETRY_CAP_S, RETRY_BASE_S * 2.0 ** (retry - 1))
 
@@ -325,8 +339,8 @@ async def test_a_result_is_applied_once(
 ) -> None:
     event = completed()
     await bus.publish_result(event)
-    await wait_until(lambda: bool(stub_api.calls_for(event.job_id)), 10, "the result call")
-    await asyncio.sleep(0.5)  # long enough for a retry to show, were there one
+    # The applier's decision for the delivery is logged before its ack: a retry would follow it.
+    await until_delivered(applier, event.job_id)
     (call,) = stub_api.calls_for(event.job_id)
     assert call.status == 200
     assert call.body == json.loads(event.model_dump_json())
@@ -338,8 +352,7 @@ async def test_a_stale_result_is_acked_and_not_retried(
     event = completed()
     stub_api.results[str(event.job_id)] = [STALE]
     await bus.publish_result(event)
-    await wait_until(lambda: bool(stub_api.calls_for(event.job_id)), 10, "the result call")
-    await asyncio.sleep(1.0)  # the first retry would come within 0.1 s
+    await until_delivered(applier, event.job_id)
     assert [c.status for c in stub_api.calls_for(event.job_id)] == [409]
     assert not stub_api.calls_for(event.job_id, dead=True)
     assert str(event.job_id) not in await dead_letters_by_job(amqp_url, bus.topology)
@@ -355,8 +368,7 @@ async def test_server_errors_and_timeouts_are_retried_until_applied(
         Reply(200, {"status": "already_applied", "job_state": "applied"}),
     ]
     await bus.publish_result(event)
-    await wait_until(lambda: len(stub_api.calls_for(event.job_id)) >= 3, 15, "three calls")
-    await asyncio.sleep(0.5)
+    await until_delivered(applier, event.job_id)
     assert [c.status for c in stub_api.calls_for(event.job_id)] == [503, 200, 200]
 
 

@@ -21,10 +21,10 @@ from texpipe_applier.answers import (
         (409, "SOMETHING_NEW", "", Action.RETRY, Answer.CONFLICT_OTHER),
         (409, None, "", Action.RETRY, Answer.CONFLICT_OTHER),
         (500, None, "", Action.RETRY, Answer.SERVER_ERROR),
-        (502, None, "", Action.RETRY, Answer.SERVER_ERROR),
-        (503, "NOT_READY", "", Action.RETRY, Answer.SERVER_ERROR),
-        (429, None, "", Action.RETRY, Answer.THROTTLED),
-        (408, None, "", Action.RETRY, Answer.THROTTLED),
+        (502, None, "", Action.WAIT, Answer.SERVER_ERROR),
+        (503, "DEPENDENCY_UNAVAILABLE", "", Action.WAIT, Answer.SERVER_ERROR),
+        (429, None, "", Action.WAIT, Answer.THROTTLED),
+        (408, None, "", Action.WAIT, Answer.THROTTLED),
         (404, "JOB_NOT_FOUND", "", Action.DEAD_LETTER, Answer.NOT_FOUND),
         (401, None, "", Action.DEAD_LETTER, Answer.UNAUTHORIZED),
         (403, None, "", Action.DEAD_LETTER, Answer.FORBIDDEN),
@@ -53,11 +53,11 @@ def test_problem_detail_reaches_the_reason() -> None:
     assert "pdf not visible in storage" in verdict.reason
 
 
-def test_timeouts_and_refused_connections_are_retried() -> None:
-    assert timed_out(3.0).action is Action.RETRY
+def test_timeouts_and_refused_connections_wait_for_the_api() -> None:
+    assert timed_out(3.0).action is Action.WAIT
     assert timed_out(3.0).answer is Answer.TIMEOUT
     down = unreachable("ClientConnectorError: refused")
-    assert (down.action, down.answer) == (Action.RETRY, Answer.UNREACHABLE)
+    assert (down.action, down.answer) == (Action.WAIT, Answer.UNREACHABLE)
     assert "refused" in down.reason
 
 
@@ -69,11 +69,11 @@ def test_timeouts_and_refused_connections_are_retried() -> None:
         (404, Action.ACK, Answer.NOT_FOUND),
         (422, Action.ACK, Answer.REFUSED),
         (409, Action.ACK, Answer.REFUSED),
-        (401, Action.RETRY, Answer.UNAUTHORIZED),
-        (403, Action.RETRY, Answer.FORBIDDEN),
-        (500, Action.RETRY, Answer.SERVER_ERROR),
-        (503, Action.RETRY, Answer.SERVER_ERROR),
-        (429, Action.RETRY, Answer.SERVER_ERROR),
+        (401, Action.WAIT, Answer.UNAUTHORIZED),
+        (403, Action.WAIT, Answer.FORBIDDEN),
+        (500, Action.WAIT, Answer.SERVER_ERROR),
+        (503, Action.WAIT, Answer.SERVER_ERROR),
+        (429, Action.WAIT, Answer.SERVER_ERROR),
     ],
 )
 def test_mark_dead_answers(status: int, action: Action, answer: Answer) -> None:

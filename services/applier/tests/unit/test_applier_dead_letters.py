@@ -65,9 +65,18 @@ def test_a_broker_delivery_limit_dead_letter_counts_the_deliveries() -> None:
     info = describe(letter, TOPO)
     assert info.job_id is not None
     assert "delivery_limit" in info.reason
+    assert "lost its connection" in info.reason
     assert TOPO.compile_queue.name in info.reason
     assert info.attempts == topology.COMPILE_DELIVERY_LIMIT + 1
     assert info.code == "DEAD_LETTERED"
+    # Given back to the dead-jobs queue during an api outage: still read from its x-death.
+    given_back = Received(
+        body=letter.body,
+        headers=letter.headers,
+        routing_key=TOPO.dead_jobs_queue.name,
+        correlation_id=letter.correlation_id,
+    )
+    assert describe(given_back, TOPO) == info
     assert info.dead_at == when
 
 

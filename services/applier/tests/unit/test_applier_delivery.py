@@ -4,13 +4,15 @@ import json
 from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
-from texpipe_applier.answers import Verdict, classify, unreachable
+import pytest
+from texpipe_applier.answers import Verdict, classify, timed_out, unreachable
 from texpipe_applier.delivery import ResultDelivery
 from texpipe_applier.received import Received
 from texpipe_applier.retry import RetryPolicy
 from texpipe_contracts import topology
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import CompileCompleted, CompileErrorInfo, Engine, Outcome
+from texpipe_servicekit.gate import OutageError
 
 
 @dataclass
@@ -64,10 +66,19 @@ async def test_applied_and_stale_are_final() -> None:
 
 
 async def test_a_retryable_answer_schedules_the_next_retry_with_its_delay() -> None:
-    api, broker = FakeApi([unreachable("refused")]), FakeRedelivery()
+    api, broker = FakeApi([classify(500, None)]), FakeRedelivery()
     await ResultDelivery(api, broker, POLICY).handle(result_message(attempt=2))
     assert broker.retries == [(3, 4.0)]
     assert broker.dead == []
+
+
+async def test_an_api_that_is_down_spends_no_retry_and_no_dead_letter() -> None:
+    for down in (unreachable("refused"), timed_out(3.0), classify(503, "DEPENDENCY_UNAVAILABLE")):
+        api, broker = FakeApi([down]), FakeRedelivery()
+        with pytest.raises(OutageError) as raised:
+            await ResultDelivery(api, broker, POLICY).handle(result_message(attempt=8))
+        assert raised.value.dependency == "api"
+        assert (broker.retries, broker.dead) == ([], [])
 
 
 async def test_result_invalid_forever_is_tried_one_plus_eight_times_then_dead() -> None:

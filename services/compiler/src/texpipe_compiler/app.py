@@ -13,8 +13,9 @@ import structlog
 from faststream import ContextRepo, FastStream
 from faststream.specification import AsyncAPI
 from texpipe_contracts.v1 import Engine
+from texpipe_servicekit.gate import GATE, DependencyGate, release_gate
 from texpipe_servicekit.ops import OpsServer
-from texpipe_servicekit.rabbit import broker_check, declare_topology, new_broker
+from texpipe_servicekit.rabbit import broker_check, new_broker, prepare_topology
 from texpipe_servicekit.s3 import open_s3_store
 
 from texpipe_compiler import deps, font_cache
@@ -22,13 +23,14 @@ from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import BundleLimits
 from texpipe_compiler.compile_manager import CompileManager, CompilePolicy
 from texpipe_compiler.config import Settings
-from texpipe_compiler.consumer import CompileConsumer
+from texpipe_compiler.consumer import BROKER, S3, CompileConsumer
 from texpipe_compiler.engines import Engines, probe_engines
 from texpipe_compiler.handlers import build_router
 from texpipe_compiler.latex_runner import LatexRunner, RunnerLimits
 from texpipe_compiler.sandbox import Mount, SandboxLayout, SandboxLimits, seccomp_program
 from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_compiler.slots import SlotPool
+from texpipe_compiler.starts import StartLedger
 from texpipe_compiler.storage import OutputStore
 
 OUTPUT_CAP_BYTES = 256 * 1024
@@ -97,6 +99,7 @@ def create_app(settings: Settings) -> FastStream:
         settings.amqp_url.get_secret_value(),
         service="texpipe_compiler",
         graceful_timeout=settings.shutdown_grace_s,
+        reconnect_s=settings.amqp_reconnect_s,
     )
     faststream_logger = logging.getLogger("texpipe_compiler.faststream")
     broker.include_router(build_router(topo, settings.compiler_concurrency))
@@ -121,16 +124,30 @@ def create_app(settings: Settings) -> FastStream:
                 _sandbox_limits(settings, shared_uid=uid_base is None),
                 await asyncio.to_thread(seccomp_program),
             )
-            runner = LatexRunner(launcher, _runner_limits(settings), settings.source_date_epoch)
+            runner = LatexRunner(launcher, _runner_limits(settings))
             if prepared is not None:
                 runner.use_luatex_cache(font_cache.MOUNT_POINT)
                 runner.use_fontconfig(font_cache.FONTCONFIG_FILE)
             slots = SlotPool(settings.compiler_concurrency, uid_base)
             manager = CompileManager(_policy(settings), OutputStore(store), runner, engines, slots)
-            consumer = CompileConsumer(broker, topo, manager, settings.message_deadline_s)
+            gate = DependencyGate(
+                {S3: store.ping, BROKER: broker_check(broker)},
+                base_s=settings.probe_base_s,
+                cap_s=settings.probe_cap_s,
+            )
+            context.set_global(GATE, gate)
+            stack.push_async_callback(gate.close)
+            consumer = CompileConsumer(
+                broker, topo, manager,
+                ledger=StartLedger(store), gate=gate,
+                deadline_s=settings.message_deadline_s, max_starts=settings.compile_max_starts,
+                concurrency=settings.compiler_concurrency,
+            )  # fmt: skip
             context.set_global(deps.CONSUMER, consumer)
+            await prepare_topology(
+                settings.amqp_url.get_secret_value(), topo, service="texpipe-compiler"
+            )
             await broker.connect()
-            await declare_topology(broker, topo)
             warm = None
             if prepared is None and Engine.LUALATEX in engines.available:
                 warm = asyncio.create_task(
@@ -139,7 +156,12 @@ def create_app(settings: Settings) -> FastStream:
             ops = OpsServer(
                 settings.ops_host,
                 settings.ops_port,
-                {"broker": broker_check(broker), "s3": store.ping, "engines": engines.check},
+                {
+                    "broker": broker_check(broker),
+                    "s3": store.ping,
+                    "engines": engines.check,
+                    "consuming": gate.check,
+                },
             )
             await ops.start()
             log.info(
@@ -160,6 +182,7 @@ def create_app(settings: Settings) -> FastStream:
     return FastStream(
         broker,
         lifespan=lifespan,
+        on_shutdown=[release_gate],
         logger=faststream_logger,
         specification=AsyncAPI(title="texpipe-compiler", version="1.0.0"),
     )

@@ -1,122 +1,204 @@
 """What happens to one message of the compile queue, from delivery to ack.
 
-Every delivery ends acked or rejected, never left unsettled (an unsettled one would hold a
-prefetch slot until the broker's ack timeout):
+Every delivery is settled by the service kit's one policy (``texpipe_servicekit.rabbit``):
 
 - a body that is not a compile request this compiler knows is dead-lettered at once with
   the reason, then acked;
-- a request is compiled, its result published, and the request acked once the broker
-  confirmed the result (a returned, unroutable publish is no confirm);
-- anything else (S3, the sandbox, the broker, or the message's deadline passing) gives the
-  message back after a pause: reject with requeue, which the queue's delivery limit bounds.
+- a request whose compiles were started ``max_starts`` times by compilers that died before
+  finishing is dead-lettered ("compiled N times without finishing (the compiler died)");
+- otherwise it is compiled, its result published, and the request acked once the broker
+  confirmed the result (a returned, unroutable publish is no confirm). At most
+  ``concurrency`` requests are started (marked) at once, and a request with an unfinished
+  start compiles alone (no other compile of this process runs beside it): if it kills the
+  compiler again, no job beside it is blamed, so a healthy job that happened to run beside a
+  request that killed the compiler is blamed once, never three times;
+- S3 or the broker failing is an outage, not the message's fault: the delivery is held and
+  the consumer paused until the dependency answers, then the request is handled again (a
+  finished compile is then a cache hit);
+- anything else (a bug, or the message's deadline passing) rejects it with requeue: its start
+  marker stays, so it counts as a start that never finished.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
+from uuid import UUID
 
+import aiorwlock
 import structlog
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from texpipe_contracts.decoding import UndecodableMessageError, decode_message
+from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.topology import COMPILE_COMPLETED_V1, Topology
 from texpipe_contracts.v1 import CompileCompleted, CompileRequested
+from texpipe_servicekit.gate import DependencyGate, OutageError
 from texpipe_servicekit.rabbit import (
-    UnroutableError,
     dead_letter,
-    is_confirmed,
+    delivery_count,
     message_headers,
-    rabbit_exchange,
+    publish_confirmed,
+    settle,
 )
+from texpipe_servicekit.s3 import is_unreachable
 
 from texpipe_compiler import metrics
 from texpipe_compiler.compile_manager import CompileManager
+from texpipe_compiler.starts import StartLedger
 
-FAILURE_PAUSE_S = 1.0
-"""Pause before giving a message back after a dependency failed, so it cannot spin."""
+S3, BROKER = "s3", "broker"
+"""The dependencies whose outage pauses the compiler (names of its gate's probes)."""
+
+T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
 
-def _attempt(headers: dict[str, Any]) -> int:
-    """1 on the first delivery; quorum queues count redeliveries in x-delivery-count."""
-    count = headers.get("x-delivery-count", 0)
-    return (count if isinstance(count, int) else 0) + 1
+async def _s3(step: Awaitable[T]) -> T:
+    """``step``, with S3 being unreachable turned into an outage."""
+    try:
+        return await step
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise OutageError(S3, f"{type(exc).__name__}: {exc}"[:500]) from exc
+        raise
+
+
+async def _broker(step: Awaitable[T]) -> T:
+    """``step`` (a publish): any failure of it is the broker's."""
+    try:
+        return await step
+    except Exception as exc:
+        raise OutageError(BROKER, f"{type(exc).__name__}: {exc}"[:500]) from exc
 
 
 class CompileConsumer:
-    """Handles compile-queue messages, each within ``deadline_s`` of its delivery."""
+    """Handles compile-queue messages, each attempt within ``deadline_s`` of its start."""
 
     def __init__(
-        self, broker: RabbitBroker, topology: Topology, manager: CompileManager, deadline_s: float
+        self,
+        broker: RabbitBroker,
+        topology: Topology,
+        manager: CompileManager,
+        *,
+        ledger: StartLedger,
+        gate: DependencyGate,
+        deadline_s: float,
+        max_starts: int,
+        concurrency: int,
     ) -> None:
         self._broker, self._topology = broker, topology
-        self._manager, self._deadline_s = manager, deadline_s
+        self._manager, self._ledger, self._gate = manager, ledger, gate
+        self._deadline_s, self._max_starts = deadline_s, max_starts
+        self._in_flight: dict[UUID, asyncio.Task[CompileCompleted | None]] = {}
+        # Suspects (requests some compiler died on) take it as writers: alone.
+        self._isolation = aiorwlock.RWLock()
+        self._running = asyncio.Semaphore(concurrency)
 
     async def handle(self, msg: RabbitMessage) -> None:
-        """Decode, compile, publish, ack (or dead-letter, or give back)."""
+        """Decode, compile, publish, ack (or dead-letter, or hold, or give back)."""
         headers = message_headers(msg)
+        queue = self._topology.compile_queue.name
         with structlog.contextvars.bound_contextvars(message_id=msg.message_id):
             try:
                 request = decode_message(msg.body, CompileRequested)
             except UndecodableMessageError as exc:
-                await self._settle(msg, headers, partial(self._dead_letter, msg, headers, exc))
+                work = partial(
+                    self._dead_letter, msg, headers, reason=exc.reason, code=exc.code.value
+                )
+                await settle(self._broker, msg, work, gate=self._gate, queue=queue)
                 return
             with (
                 structlog.contextvars.bound_contextvars(job_id=str(request.job_id)),
                 metrics.IN_FLIGHT.track_inprogress(),
             ):
-                await self._settle(msg, headers, partial(self._compile, request))
+                work = partial(self._handle_request, msg, headers, request)
+                await settle(self._broker, msg, work, gate=self._gate, queue=queue)
 
-    async def _settle(
-        self, msg: RabbitMessage, headers: dict[str, Any], work: Callable[[], Awaitable[None]]
+    async def _handle_request(
+        self, msg: RabbitMessage, headers: dict[str, Any], request: CompileRequested
     ) -> None:
-        """Ack once ``work`` is done; give the message back if it fails or overruns."""
-        deadline = asyncio.timeout(self._deadline_s)
         try:
-            async with deadline:
-                await work()
-        except Exception:
-            if deadline.expired():
-                # No result was confirmed in time: another delivery will try again.
-                log.error(
-                    "message_deadline_passed",
-                    deadline_s=self._deadline_s,
-                    attempt=_attempt(headers),
-                )
-            else:
-                log.exception("message_not_handled", attempt=_attempt(headers))
-            await asyncio.sleep(FAILURE_PAUSE_S)
-            await msg.reject(requeue=True)
-            return
-        await msg.ack()
+            async with asyncio.timeout(self._deadline_s):
+                result = await self._result_once(msg, headers, request)
+                if result is not None:
+                    await _broker(self._publish(result))
+        except TimeoutError:
+            log.error("message_deadline_passed", deadline_s=self._deadline_s)
+            compile_task = self._in_flight.get(request.job_id)
+            if compile_task is not None:
+                compile_task.cancel()  # overdue: its sandbox is stopped
+            raise
+
+    async def _result_once(
+        self, msg: RabbitMessage, headers: dict[str, Any], request: CompileRequested
+    ) -> CompileCompleted | None:
+        """The result of ``request``, compiled once per process. The compile runs as a task
+        of its own that outlives the delivery: when the connection drops, FastStream cancels
+        the handler, the broker redelivers the request, and the new delivery joins the compile
+        still running instead of starting over. None when the request was dead-lettered."""
+        running = self._in_flight.get(request.job_id)
+        if running is None:
+            running = asyncio.create_task(
+                self._compile_counted(msg, headers, request), name=f"compile-{request.job_id}"
+            )
+            self._in_flight[request.job_id] = running
+            running.add_done_callback(partial(self._forget, request.job_id))
+        else:
+            log.info("compile_joined")
+        return await asyncio.shield(running)
+
+    def _forget(self, job_id: UUID, task: "asyncio.Task[CompileCompleted | None]") -> None:
+        if self._in_flight.get(job_id) is task:
+            del self._in_flight[job_id]
+        if not task.cancelled():
+            task.exception()  # retrieved here: every delivery waiting for it may be gone
+
+    async def _compile_counted(
+        self, msg: RabbitMessage, headers: dict[str, Any], request: CompileRequested
+    ) -> CompileCompleted | None:
+        died = await _s3(self._ledger.unfinished(request.job_id))
+        if died >= self._max_starts:
+            reason = f"compiled {died} times without finishing (the compiler died)"
+            await self._dead_letter(msg, headers, reason=reason, code=ErrorCode.COMPILER_DIED)
+            await _s3(self._ledger.finish(request.job_id))
+            return None
+        if died:
+            # A suspect compiles alone: if it kills the process again, it alone is blamed.
+            log.warning("compile_restarted_after_crash", unfinished_starts=died)
+            async with self._isolation.writer:
+                return await self._compile_marked(request)
+        async with self._isolation.reader:
+            return await self._compile_marked(request)
+
+    async def _compile_marked(self, request: CompileRequested) -> CompileCompleted:
+        # Marked only once it may run, so that a job waiting for its turn is never blamed.
+        async with self._running:
+            await _s3(self._ledger.mark(request.job_id))
+            result = await _s3(self._manager.compile(request))
+        await _s3(self._ledger.finish(request.job_id))
+        return result
 
     async def _dead_letter(
-        self, msg: RabbitMessage, headers: dict[str, Any], exc: UndecodableMessageError
+        self, msg: RabbitMessage, headers: dict[str, Any], *, reason: str, code: str
     ) -> None:
-        await dead_letter(
-            self._broker, self._topology,
-            body=msg.body, headers=headers, source_queue=self._topology.compile_queue,
-            reason=exc.reason, code=exc.code.value, attempts=_attempt(headers),
-            correlation_id=msg.correlation_id, message_id=msg.message_id,
+        await _broker(
+            dead_letter(
+                self._broker, self._topology,
+                body=msg.body, headers=headers, source_queue=self._topology.compile_queue,
+                reason=reason, code=code, attempts=delivery_count(headers) + 1,
+                correlation_id=msg.correlation_id, message_id=msg.message_id,
+            )
         )  # fmt: skip
 
-    async def _compile(self, request: CompileRequested) -> None:
-        await self._publish(await self._manager.compile(request))
-
     async def _publish(self, result: CompileCompleted) -> None:
-        confirmed = await self._broker.publish(
+        await publish_confirmed(
+            self._broker,
             result.model_dump_json().encode(),
-            exchange=rabbit_exchange(self._topology.exchange),
+            exchange=self._topology.exchange,
             routing_key=COMPILE_COMPLETED_V1,
             correlation_id=result.correlation_id,
             message_id=str(result.message_id),
-            content_type="application/json",
-            persist=True,
-            mandatory=True,
         )
-        if not is_confirmed(confirmed):
-            # A returned publish (no queue bound) resolves like a confirm: it is not one.
-            raise UnroutableError(f"the result of job {result.job_id} was not confirmed")
         log.info("result_published", outcome=result.outcome.value, cache_hit=result.cache_hit)

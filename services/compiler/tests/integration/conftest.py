@@ -105,7 +105,7 @@ async def launcher(tectonic_dir: Path, prepared_fonts: font_cache.PreparedFonts)
 @pytest_asyncio.fixture(scope="session")
 async def runner(launcher: SandboxLauncher) -> LatexRunner:
     """A LaTeX runner with the prepared font databases, as the service uses them."""
-    latex_runner = LatexRunner(launcher, runner_limits(), source_date_epoch=0)
+    latex_runner = LatexRunner(launcher, runner_limits())
     latex_runner.use_luatex_cache(font_cache.MOUNT_POINT)
     latex_runner.use_fontconfig(font_cache.FONTCONFIG_FILE)
     return latex_runner

@@ -72,7 +72,9 @@ async def test_tectonic_bundle_holds_the_full_tex_live(
     ``expected``: texts of page 1 or names of its fonts (FandolSong has no ToUnicode map, so
     the Chinese text is checked through its font).
     """
-    result = await runner.compile(files, "main.tex", Engine.TECTONIC, uid=sandbox_uid, cpu_s=60)
+    result = await runner.compile(
+        files, "main.tex", Engine.TECTONIC, uid=sandbox_uid, cpu_s=60, source_date_epoch=0
+    )
     assert result.status is RunStatus.OK, result.output[-2000:]
     assert result.pdf is not None
     reader = PdfReader(io.BytesIO(result.pdf))
@@ -97,8 +99,12 @@ async def test_the_same_source_gives_a_byte_identical_pdf(
     folder: str, engine: Engine, runner: LatexRunner, sandbox_uid: int | None
 ) -> None:
     files = project_files(CORPUS / folder)
-    first = await runner.compile(files, "main.tex", engine, uid=sandbox_uid, cpu_s=60)
-    second = await runner.compile(files, "main.tex", engine, uid=sandbox_uid, cpu_s=60)
+    first = await runner.compile(
+        files, "main.tex", engine, uid=sandbox_uid, cpu_s=60, source_date_epoch=0
+    )
+    second = await runner.compile(
+        files, "main.tex", engine, uid=sandbox_uid, cpu_s=60, source_date_epoch=0
+    )
     assert first.status is RunStatus.OK
     assert first.pdf is not None
     assert first.pdf == second.pdf

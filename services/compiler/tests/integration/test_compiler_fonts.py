@@ -47,7 +47,12 @@ async def test_fonts_of_the_tex_trees_are_found_by_name(
     engine: Engine, source: bytes, font: str, runner: LatexRunner, sandbox_uid: int | None
 ) -> None:
     result = await runner.compile(
-        [ProjectFile("main.tex", source)], "main.tex", engine, uid=sandbox_uid, cpu_s=60
+        [ProjectFile("main.tex", source)],
+        "main.tex",
+        engine,
+        uid=sandbox_uid,
+        cpu_s=60,
+        source_date_epoch=0,
     )
     assert result.status is RunStatus.OK, result.log[-2000:]
     assert result.pdf is not None

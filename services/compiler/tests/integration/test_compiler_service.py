@@ -303,24 +303,24 @@ async def test_unparseable_and_unknown_version_messages_are_dead_lettered(
 async def test_a_result_the_broker_cannot_route_is_published_again(
     compiler: ServiceProcess, pipeline: Pipeline
 ) -> None:
-    """A returned publish is not a confirm: the request is given back, not acked, and its
-    result reaches the apply queue once the queue is bound again."""
+    """A returned publish is not a confirm: the request is held (the consumer pauses for the
+    broker), not acked, and its result reaches the apply queue once the queue is bound again."""
     exchange = pipeline.topology.exchange.name
     queue = await pipeline.channel.get_queue(pipeline.topology.apply_queue.name)
     await queue.unbind(exchange, topo.COMPILE_COMPLETED_V1)
     try:
         request = await pipeline.request(hello_doc("Unroutable"), Engine.PDFLATEX)
         job_id = str(request.job_id)
-        # The compiler tried to publish: either it gave the request back (right) or it
+        # The compiler tried to publish: either it paused and holds the request (right) or it
         # counted the returned publish as done (the bug).
-        await wait_for_any_event(compiler, {"message_not_handled", "result_published"}, job_id)
+        await wait_for_any_event(compiler, {"consumer_paused", "result_published"}, job_id)
     finally:
         await queue.bind(exchange, topo.COMPILE_COMPLETED_V1)
     result = await pipeline.result(request, timeout=30)
     assert result.outcome is Outcome.SUCCEEDED
     # Logged once the confirm came back, which may be after the result reached us.
     await wait_for_event(compiler, "result_published", job_id)
-    assert log_events(compiler, "message_not_handled", job_id)
+    assert log_events(compiler, "consumer_paused", job_id)
 
 
 async def wait_for_event(process: ServiceProcess, event: str, job_id: str) -> None:
@@ -439,12 +439,25 @@ async def test_a_request_that_kills_every_compiler_ends_in_the_dead_letter_queue
     uids = range(service_uids.start + 8, service_uids.stop)
     async with Pipeline(amqp_url, crash_topology, s3_store) as pipeline:
         request = await pipeline.request(busy_doc(), Engine.PDFLATEX)
-        for delivery in range(topo.COMPILE_DELIVERY_LIMIT + 1):
+        # Three compilers die on it (TEXPIPE_COMPILE_MAX_STARTS' default); the fourth start
+        # sees their markers and dead-letters it with the reason, long before the queue's own
+        # delivery limit (a backstop) would.
+        for delivery in range(3):
             log_path = tmp_path / f"delivery-{delivery}.log"
             await kill_mid_compile(service_env, crash_topology, log_path, uids, str(request.job_id))
-        dead = await pipeline.dead_letters(1)
+        last = compiler_process(
+            service_env, crash_topology.namespace, tmp_path / "d.log", uids.start
+        )
+        await asyncio.to_thread(last.start)
+        try:
+            dead = await pipeline.dead_letters(1)
+        finally:
+            await asyncio.to_thread(last.stop)
     assert [m.correlation_id for m in dead] == [request.correlation_id]
-    assert dead[0].headers.get("x-first-death-reason") == "delivery_limit"
+    assert dead[0].headers["x-texpipe-error-code"] == "COMPILER_DIED"
+    reason = dead[0].headers["x-texpipe-reason"]
+    assert reason == "compiled 3 times without finishing (the compiler died)"
+    assert await s3_store.keys(f"compiler/starts/{request.job_id}/") == []
 
 
 async def test_sigterm_lets_the_in_flight_compile_finish_then_exits(

@@ -3,6 +3,7 @@
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import CompileErrorInfo, Engine
 
+from texpipe_compiler.cgroups import LimitHit
 from texpipe_compiler.latex_runner import RunOutcome, RunStatus
 from texpipe_compiler.log_parser import log_tail, parse_latex_log, sanitize_text
 
@@ -25,6 +26,10 @@ def error_for_run(run: RunOutcome, engine: Engine) -> tuple[str, CompileErrorInf
     if run.status is RunStatus.CPU_LIMIT:
         message = "the compile used up its CPU time and was stopped"
         return shown, simple_error(ErrorCode.TIMEOUT, message, log_tail(shown))
+    if run.status is RunStatus.RESOURCE_LIMIT:
+        what = "memory" if run.limit is LimitHit.MEMORY else "process"
+        message = f"the compile reached its {what} limit and was stopped"
+        return shown, simple_error(ErrorCode.RESOURCE_LIMIT, message, log_tail(shown))
     if run.status is RunStatus.ABORTED:
         message = "the compile's sandbox stopped answering (the document broke it)"
         return shown, simple_error(ErrorCode.NO_OUTPUT, message, log_tail(shown))

@@ -107,10 +107,15 @@ def identity_argv(uid: int | None) -> list[str]:
 
 
 def rlimit_argv(limits: SandboxLimits, cpu_s: int) -> list[str]:
-    """``prlimit`` sets the limits, then executes bwrap: every process below inherits them."""
+    """``prlimit`` sets the limits, then executes bwrap: every process below inherits them.
+
+    CPU: SIGXCPU at ``cpu_s`` seconds (the runner reports it as the CPU limit), SIGKILL one
+    second later for a process that ignores it (with both equal the kernel sends SIGKILL
+    at once, and the CPU limit could not be told from any other kill).
+    """
     return [
         "prlimit",
-        f"--cpu={cpu_s}",
+        f"--cpu={cpu_s}:{cpu_s + 1}",
         f"--as={limits.address_space_bytes}",
         f"--fsize={limits.file_size_bytes}",
         f"--nofile={limits.open_files}",

@@ -80,16 +80,21 @@ def runner_limits() -> RunnerLimits:
     )
 
 
-@pytest_asyncio.fixture(scope="session")
-async def launcher(tectonic_dir: Path, luatex_cache_dir: Path) -> SandboxLauncher:
-    """A sandbox launcher laid out as the service lays it out."""
-    layout = SandboxLayout(
+@pytest.fixture(scope="session")
+def layout(tectonic_dir: Path, luatex_cache_dir: Path) -> SandboxLayout:
+    """What the sandbox shows, as the service lays it out."""
+    return SandboxLayout(
         python="/usr/bin/python3",
         extra_ro_mounts=(
             Mount(str(luatex_cache_dir), font_cache.MOUNT_POINT),
             Mount(str(tectonic_dir), cmd.TECTONIC_ROOT),
         ),
     )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def launcher(layout: SandboxLayout) -> SandboxLauncher:
+    """A sandbox launcher as the service makes it."""
     limits = SandboxLimits(
         address_space_bytes=4096 * MiB,
         file_size_bytes=32 * MiB,
@@ -157,12 +162,18 @@ async def manager(
     """
     engines = await probe_engines(list(Engine), tectonic_dir)
     uid_base = sandbox_uids.start if os.geteuid() == 0 else None
-    policy = CompilePolicy(
+    slots = SlotPool(2, uid_base)
+    return CompileManager(
+        compile_policy(), OutputStore(s3_store), runner, engines, slots, page_counter
+    )
+
+
+def compile_policy() -> CompilePolicy:
+    """The limits of the tests' compile manager (500 pages at most)."""
+    return CompilePolicy(
         bundle=BundleLimits(max_files=200, max_bytes=8 * MiB),
         max_bundle_bytes=8 * MiB,
         max_pdf_pages=500,
         max_timeout_ms=60_000,
         source_date_epoch=MANAGER_EPOCH,
     )
-    slots = SlotPool(2, uid_base)
-    return CompileManager(policy, OutputStore(s3_store), runner, engines, slots, page_counter)

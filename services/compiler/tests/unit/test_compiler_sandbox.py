@@ -29,7 +29,7 @@ def test_rlimits_cover_cpu_memory_files_and_processes() -> None:
     assert argv[0] == "prlimit"
     assert argv[-1] == "--"
     assert {
-        "--cpu=11",
+        "--cpu=11:12",
         f"--as={3 << 30}",
         f"--fsize={64 << 20}",
         "--nofile=256",

@@ -25,20 +25,20 @@ from texpipe_contracts.v1 import Engine
 
 PYTHON = ["/usr/bin/python3", "-I", "-S", "-c"]
 SMALL_JOB = cgroups.JobLimits(memory_bytes=256 * MiB, processes=16, cpus=1.0)
+SANDBOX_LIMITS = SandboxLimits(
+    address_space_bytes=4096 * MiB,
+    file_size_bytes=32 * MiB,
+    open_files=256,
+    processes=64,
+    tmpfs_bytes=128 * MiB,
+)
 HAS_CGROUPS = job_groups() is not None
 
 
 @pytest_asyncio.fixture(scope="module")
 async def small_launcher(layout: SandboxLayout) -> SandboxLauncher:
     """The service's sandbox, with a small control group (256 MiB, 16 processes)."""
-    limits = SandboxLimits(
-        address_space_bytes=4096 * MiB,
-        file_size_bytes=32 * MiB,
-        open_files=256,
-        processes=64,
-        tmpfs_bytes=128 * MiB,
-    )
-    return SandboxLauncher(layout, limits, seccomp_program(), job_groups(SMALL_JOB))
+    return SandboxLauncher(layout, SANDBOX_LIMITS, seccomp_program(), job_groups(SMALL_JOB))
 
 
 @pytest_asyncio.fixture
@@ -361,3 +361,76 @@ async def test_log_and_output_are_capped(runner: LatexRunner, sandbox_uid: int |
     assert outcome.status is RunStatus.OK
     assert len(outcome.log) == limits.max_log_bytes  # 7 MiB written, 4 MiB kept
     assert len(outcome.output) == limits.output_cap_bytes
+
+
+BIBLATEX = rb"""\documentclass{article}
+\usepackage[backend=biber]{biblatex}
+\addbibresource{refs.bib}
+\begin{document}
+Cited \cite{knuth}.
+\printbibliography
+\end{document}
+"""
+REFS = rb"""@book{knuth, author = {Donald E. Knuth}, title = {The TeXbook},
+  publisher = {Addison-Wesley}, year = {1984}}
+"""
+
+
+@pytest.mark.parametrize("engine", [Engine.PDFLATEX, Engine.LUALATEX, Engine.XELATEX])
+async def test_biber_runs_without_procfs(
+    runner: LatexRunner, sandbox_uid: int | None, engine: Engine
+) -> None:
+    files = [ProjectFile("main.tex", BIBLATEX), ProjectFile("refs.bib", REFS)]
+    outcome = await runner.compile(files, "main.tex", engine, uid=sandbox_uid, cpu_s=60)
+    log = outcome.log.decode("utf-8", "replace")
+    assert outcome.status is RunStatus.OK, log[-2000:]
+    assert "Citation 'knuth'" not in log  # resolved: biber ran and its .bbl was read
+    assert outcome.passes >= 2
+
+
+@pytest.mark.skipif(not HAS_CGROUPS, reason="the CPU quota is a control group's")
+async def test_a_job_gets_no_more_cpu_than_its_quota(
+    layout: SandboxLayout, sandbox_uid: int | None
+) -> None:
+    """Busy processes in a job of a tenth of a CPU: the kernel throttles the job (so with
+    the service's quota of one CPU, a job leaves the other slot its core), whatever else
+    runs on this machine meanwhile."""
+    tenth = SandboxLauncher(
+        layout,
+        SANDBOX_LIMITS,
+        seccomp_program(),
+        job_groups(cgroups.JobLimits(memory_bytes=256 * MiB, processes=16, cpus=0.1)),
+    )
+    async with tenth.session(sandbox_uid, cpu_s=30) as session:
+        monitor = next(p for p in _children(os.getpid()) if _comm(p) == "bwrap")
+        cpu_stat = _cpu_stat_of(monitor)
+        answer = await python_in(
+            session,
+            """
+import json, os, time
+pids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        while time.process_time() < 0.1:
+            pass
+        os._exit(0)
+    pids.append(pid)
+print(json.dumps({"ended": sum(os.waitpid(p, 0)[1] == 0 for p in pids)}))
+""",
+        )
+        stat = dict(line.split() for line in cpu_stat.read_text().splitlines())
+    assert answer == {"ended": 2}
+    assert int(stat["nr_throttled"]) > 0
+
+
+def _cpu_stat_of(pid: int) -> Path:
+    """The cpu.stat of the control group ``pid`` is in (cgroup v2 or v1)."""
+    v2 = (cgroups.CGROUP_ROOT / "cgroup.controllers").exists()
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if v2 and not controllers:
+            return cgroups.CGROUP_ROOT / path.lstrip("/") / "cpu.stat"
+        if not v2 and "cpu" in controllers.split(","):
+            return cgroups.CGROUP_ROOT / "cpu" / path.lstrip("/") / "cpu.stat"
+    raise AssertionError(f"process {pid} is in no cpu control group")

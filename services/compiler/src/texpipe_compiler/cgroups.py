@@ -263,6 +263,10 @@ def _v1_bases(root: Path, own: dict[str, str]) -> dict[str, Path]:
 def _v2_base(root: Path, own: dict[str, str]) -> Path:
     """The service's v2 group, made able to hold job groups with the three controllers."""
     base = root / own.get("", "/").lstrip("/")
+    if not (base / "cgroup.type").exists():
+        # Only the host's root group lacks cgroup.type: moving every process of the machine
+        # is not the compiler's to do (in a container, its namespace's root has the file).
+        raise CgroupUnavailableError(f"{base} is the host's root control group, not delegated")
     available = set(_read(base / "cgroup.controllers").split())
     missing = [c for c in CONTROLLERS if c not in available]
     if missing:

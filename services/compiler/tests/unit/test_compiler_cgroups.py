@@ -17,6 +17,7 @@ def v2_tree(tmp_path: Path, *, delegated: bool = True) -> tuple[Path, Path]:
     (base / "cgroup.controllers").write_text("cpu memory pids\n" if delegated else "cpu\n")
     (base / "cgroup.subtree_control").write_text("\n")
     (base / "cgroup.procs").write_text("1\n7\n")
+    (base / "cgroup.type").write_text("domain\n")
     proc = tmp_path / "self-cgroup"
     proc.write_text("0::/kubepods/pod1\n")
     return root, proc
@@ -44,6 +45,15 @@ def test_v2_moves_the_service_to_a_leaf_and_delegates_the_controllers(tmp_path: 
         (directory / name).unlink()  # the kernel's files vanish with the group
     job.destroy()
     assert not directory.exists()
+
+
+def test_v2_never_reorganises_the_hosts_root_group(tmp_path: Path) -> None:
+    root, proc = v2_tree(tmp_path)
+    proc.write_text("0::/\n")
+    (root / "cgroup.subtree_control").write_text("\n")
+    with pytest.raises(cgroups.CgroupUnavailableError, match="host's root"):
+        cgroups.detect(cgroups.CgroupMode.REQUIRED, LIMITS, root=root, proc_self_cgroup=proc)
+    assert not (root / cgroups.SERVICE_LEAF).exists()
 
 
 def test_v2_without_delegated_controllers(tmp_path: Path) -> None:

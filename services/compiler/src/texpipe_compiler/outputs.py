@@ -48,11 +48,14 @@ class PageCounter:
         self._spare: asyncio.subprocess.Process | None = None
 
     async def _start(self) -> asyncio.subprocess.Process:
+        # Nothing of the service's environment (S3 and broker credentials) reaches the
+        # process that parses what a document made.
         return await asyncio.create_subprocess_exec(
             *self._argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         )
 
     async def _take(self) -> asyncio.subprocess.Process:

@@ -97,3 +97,20 @@ async def test_a_reader_that_dies_gives_an_unreadable_pdf() -> None:
             await counter.facts(pdf(1))
     finally:
         await counter.aclose()
+
+
+async def test_the_reader_gets_none_of_the_services_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEXPIPE_S3_SECRET_KEY", "do-not-leak")
+    probe = (
+        sys.executable,
+        "-c",
+        "import json, os; print(json.dumps({'pages': 0 if 'TEXPIPE_S3_SECRET_KEY' in os.environ"
+        " else 1}))",
+    )
+    counter = PageCounter(timeout_s=30, argv=probe)
+    try:
+        assert (await counter.facts(b"%PDF")).pages == 1
+    finally:
+        await counter.aclose()

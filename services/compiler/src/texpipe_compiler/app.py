@@ -176,7 +176,8 @@ def _job_groups(settings: Settings) -> cgroups.Cgroups | None:
     if groups is None:
         log.warning("compile_jobs_without_cgroups", mode=settings.sandbox_cgroups.value)
     else:
-        log.info("compile_jobs_in_cgroups", version=version, parents=groups.where)
+        swept = groups.sweep()
+        log.info("compile_jobs_in_cgroups", version=version, parents=groups.where, swept=swept)
     return groups
 
 

@@ -48,6 +48,9 @@ process of its own)."""
 JOB_PREFIX = "texpipe-job-"
 CPU_PERIOD_US = 100_000
 KILL_ROUNDS = 50
+STALE_AFTER_S = 300.0
+"""An empty job group this old belongs to no live job (a job's first process enters its group
+at once): one left by a compiler that was killed, swept at startup."""
 KILL_PAUSE_S = 0.02
 ENTER_SCRIPT = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 """Writes the shell's own pid into each cgroup.procs named before ``--``, then becomes the
@@ -188,6 +191,18 @@ class Cgroups:
         for path in self._bases.values():
             if not os.access(path, os.W_OK):
                 raise RuntimeError(f"{path} is no longer writable")
+
+    def sweep(self) -> int:
+        """Remove empty job groups older than STALE_AFTER_S (blocking); how many went."""
+        removed, now = 0, time.time()
+        for base in set(self._bases.values()):
+            for directory in base.glob(JOB_PREFIX + "*"):
+                with contextlib.suppress(OSError):
+                    old = now - directory.stat().st_mtime > STALE_AFTER_S
+                    if old and not _pids(directory / "cgroup.procs"):
+                        directory.rmdir()
+                        removed += 1
+        return removed
 
     def create(self) -> JobCgroup:
         """A new group with the job limits (blocking: a few small writes)."""

@@ -106,3 +106,21 @@ def test_the_enter_wrapper_joins_the_groups_then_becomes_the_command(tmp_path: P
     for directory in job.dirs:
         assert (directory / "cgroup.procs").read_text().strip() == str(pid)
     assert cgroups.enter_argv(None) == []
+
+
+def test_stale_empty_job_groups_are_swept_and_live_or_young_ones_kept(tmp_path: Path) -> None:
+    root, proc = v2_tree(tmp_path)
+    groups = cgroups.detect(cgroups.CgroupMode.AUTO, LIMITS, root=root, proc_self_cgroup=proc)
+    assert groups is not None
+    base = root / "kubepods" / "pod1"
+    old = cgroups.STALE_AFTER_S + 60
+    stale, busy, young = (base / f"{cgroups.JOB_PREFIX}{n}" for n in ("stale", "busy", "young"))
+    for directory in (stale, busy, young):
+        directory.mkdir()
+    (busy / "cgroup.procs").write_text("4242\n")
+    for directory in (stale, busy):
+        os.utime(directory, (directory.stat().st_atime - old, directory.stat().st_mtime - old))
+    assert groups.sweep() == 1
+    assert not stale.exists()
+    assert busy.exists()
+    assert young.exists()

@@ -13,15 +13,16 @@ MEMBERS := contracts libs/servicekit libs/testing services/api services/compiler
 SRC := $(foreach m,$(MEMBERS),$(m)/src)
 export UV_PYTHON_DOWNLOADS := never
 
-APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended \
-	texlive-xetex texlive-luatex latexmk bubblewrap libseccomp2 poppler-utils python3
+# The TeX installation is one list, shared with the compiler's image (services/compiler/texlive/).
+TEXLIVE_PACKAGES := $(shell grep -v '^\#' services/compiler/texlive/debian-packages.txt)
+APT_PACKAGES := $(TEXLIVE_PACKAGES) bubblewrap libseccomp2 poppler-utils python3
 
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 .PHONY: system-deps
-system-deps: ## Debian packages: TeX Live engines, latexmk, bubblewrap (only when missing)
+system-deps: ## Debian packages: the full TeX Live without docs, bubblewrap (only when missing)
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -68,7 +69,7 @@ test: system-deps venv tectonic ## set up what is missing, then run the whole su
 tectonic: venv ## Tectonic offline: static binary, bundle from the installed TeX Live, format (.tools/tectonic)
 	$(PY) services/compiler/scripts/install_tectonic.py --dest .tools/tectonic --uv $(UV)
 
-CORPUS ?= ../shared/corpus
+CORPUS ?= ../shared/corpus ../shared/corpus-real
 COMPILE_TIMEOUT_MS ?= 20000
 
 .PHONY: up
@@ -80,12 +81,12 @@ down: ## stop what 'make up' started, and only that
 	@[ -x $(PY) ] && $(PY) -m texpipe_testing.stack down run || echo "nothing to stop"
 
 .PHONY: demo
-demo: up ## compile every document of the corpus through the api and print a table
+demo: up ## compile every document of both corpora through the api and print a table
 	$(PY) -m texpipe_testing.demo $(CORPUS)
 
 .PHONY: bench
 bench: up ## end-to-end latency against raw latexmk (the stack of 'make up'); see bench/README.md
-	$(PY) bench/e2e_latency.py --corpus $(CORPUS) --runs 20
+	$(PY) bench/e2e_latency.py --corpus ../shared/corpus --runs 20
 
 .PHONY: images
 images: venv ## build the three images with podman from a local Debian base, then run-check them

@@ -6,7 +6,14 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 from texpipe_contracts.errors import ErrorCode
-from texpipe_contracts.v1 import CompileCompleted, CompileRequested, Engine, Outcome
+from texpipe_contracts.v1 import (
+    MAX_DIAGNOSTICS,
+    CompileCompleted,
+    CompileRequested,
+    Engine,
+    Outcome,
+    Severity,
+)
 
 
 def requested(**overrides: object) -> dict[str, object]:
@@ -113,3 +120,40 @@ def test_outcome_and_payload_must_agree() -> None:
     )
     assert failed.error is not None
     assert failed.error.code is ErrorCode.LATEX_ERROR
+
+
+def test_diagnostics_round_trip_and_are_optional() -> None:
+    assert CompileCompleted.model_validate(completed()).diagnostics is None
+    listed = {
+        "items": [
+            {"severity": "error", "file": "chapters/chapter one.tex", "line": 4, "message": "x"},
+            {"severity": "badbox", "file": "main.tex", "line": 3, "message": "Overfull \\hbox"},
+            {"severity": "warning", "message": "There were undefined references."},
+        ],
+        "omitted": 7,
+    }
+    event = CompileCompleted.model_validate(completed(diagnostics=listed))
+    again = CompileCompleted.model_validate_json(event.model_dump_json())
+    assert again == event
+    assert again.diagnostics is not None
+    first = again.diagnostics.items[0]
+    assert (first.severity, first.file, first.line) == (
+        Severity.ERROR,
+        "chapters/chapter one.tex",
+        4,
+    )
+    assert (again.diagnostics.items[2].file, again.diagnostics.omitted) == (None, 7)
+
+
+def test_diagnostics_are_bounded_and_a_later_field_in_one_is_ignored() -> None:
+    entry = {"severity": "warning", "message": "w", "column": 3}
+    event = CompileCompleted.model_validate(completed(diagnostics={"items": [entry]}))
+    assert event.diagnostics is not None
+    assert event.diagnostics.items[0].message == "w"
+    too_many = {"items": [entry] * (MAX_DIAGNOSTICS + 1)}
+    with pytest.raises(ValidationError, match="items"):
+        CompileCompleted.model_validate(completed(diagnostics=too_many))
+    with pytest.raises(ValidationError, match="severity"):
+        CompileCompleted.model_validate(
+            completed(diagnostics={"items": [{"severity": "info", "message": "m"}]})
+        )

@@ -13,7 +13,10 @@ from pypdf import PdfReader
 from texpipe_testing.processes import ServiceProcess
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-COMPILE_TIMEOUT_MS = 4000
+CORPUS_REAL = CORPUS.with_name("corpus-real")
+# Long enough for the real projects (CJK fonts, biber) on a loaded two-core machine; the
+# corpus' endless document holds one compile slot this long.
+COMPILE_TIMEOUT_MS = 20000
 
 FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
 

@@ -1,52 +1,99 @@
 """Which file names a project may contain.
 
-The rule is an allowlist applied to every path component, checked by the api at the door
-(422) and again by the compiler before it unpacks anything (SOURCE_REJECTED): a name TeX,
-latexmk or a shell could read as an option, a hidden file, a parent reference or a
-configuration file never reaches a compile.
+The rules refuse what is dangerous, not what is unusual (DESIGN.md, "What authors send"):
+absolute paths, ``..`` and ``.`` segments, empty segments, NUL and other control characters,
+line and paragraph separators and bidirectional controls (they make a name display as
+another), backslashes, names over 255 bytes and paths over 1024 bytes (UTF-8; the first is
+Linux's NAME_MAX), and, across a project, two paths that differ only in letter case or
+Unicode normalisation, or a name that is both a file and a folder. Spaces, punctuation,
+accents and any Unicode letters are accepted; a path is stored in NFC, the form editors
+write. The api checks at the door (422) and the compiler again before it unpacks anything
+(SOURCE_REJECTED). No name ever reaches a shell: the compiler passes names as arguments
+after ``./``, so a name that looks like an option is only a file.
 """
 
-import re
+import unicodedata
+from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import AfterValidator
 
-MAX_PATH_LENGTH = 255
-MAX_PATH_DEPTH = 8
-_COMPONENT = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_+.\-]{0,99}$")
-FORBIDDEN_NAMES = frozenset({"latexmkrc", ".latexmkrc", "texmf.cnf"})
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
+_DISPLAY_SPOOFING = frozenset(
+    "\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+"""Bidirectional marks, embeddings, overrides and isolates, and the line/paragraph separators."""
 
 
 class PathRuleError(ValueError):
-    """A project path broke a rule; the message names the rule."""
+    """A project path broke a rule; the message names the rule and the path."""
+
+
+def normalize_path(path: str) -> str:
+    """``path`` in Unicode NFC (how names are stored and compared)."""
+    return unicodedata.normalize("NFC", path)
+
+
+def _bad_character(path: str) -> str | None:
+    for char in path:
+        if char == "\\":
+            return "a backslash; use '/'"
+        if unicodedata.category(char) == "Cc":
+            return f"the control character U+{ord(char):04X}"
+        if char in _DISPLAY_SPOOFING:
+            return f"the invisible formatting character U+{ord(char):04X}"
+    return None
 
 
 def check_project_path(path: str) -> str:
-    """Return ``path`` if it is an acceptable project path, else raise PathRuleError."""
+    """Return ``path`` if it is an acceptable project path, else raise PathRuleError.
+
+    The check is on the NFC form; callers store :func:`normalize_path` of it.
+    """
     if not path:
         raise PathRuleError("path is empty")
-    if "\x00" in path:
-        raise PathRuleError(f"path {path!r} contains a NUL byte")
-    if "\\" in path:
-        raise PathRuleError(f"path {path!r} contains a backslash; use '/'")
+    bad = _bad_character(path)
+    if bad is not None:
+        raise PathRuleError(f"path {path!r} contains {bad}")
     if path.startswith("/"):
         raise PathRuleError(f"path {path!r} is absolute; paths are relative to the project")
-    if len(path) > MAX_PATH_LENGTH:
-        raise PathRuleError(f"path {path[:40]!r}... is longer than {MAX_PATH_LENGTH} characters")
-    parts = path.split("/")
-    if len(parts) > MAX_PATH_DEPTH:
-        raise PathRuleError(f"path {path!r} is nested deeper than {MAX_PATH_DEPTH} levels")
-    for part in parts:
-        if part in {"", ".", ".."}:
-            raise PathRuleError(f"path {path!r} has an empty, '.' or '..' component")
-        if part.lower() in FORBIDDEN_NAMES:
-            raise PathRuleError(f"path {path!r}: a file named {part!r} is not allowed")
-        if not _COMPONENT.fullmatch(part):
+    normalized = normalize_path(path)
+    if len(normalized.encode()) > MAX_PATH_BYTES:
+        raise PathRuleError(f"path {path[:40]!r}... is longer than {MAX_PATH_BYTES} bytes")
+    for part in normalized.split("/"):
+        if part == "":
+            raise PathRuleError(f"path {path!r} has an empty segment ('//' or a trailing '/')")
+        if part in {".", ".."}:
+            raise PathRuleError(f"path {path!r} has a {part!r} segment")
+        if len(part.encode()) > MAX_NAME_BYTES:
             raise PathRuleError(
-                f"path {path!r}: each name may use only letters, digits, '_', '-', '+' and '.',"
-                " must not start with '-' or '.', and is at most 100 characters"
+                f"path {path[:40]!r}...: the name {part[:40]!r}... is longer than"
+                f" {MAX_NAME_BYTES} bytes"
             )
     return path
+
+
+def check_path_set(paths: Iterable[str]) -> None:
+    """Rules over a whole project: no two paths equal but for letter case or normalisation
+    (they would be one file on macOS and Windows, where authors work), and no name that is
+    both a file and a folder (``a`` and ``a/b``). PathRuleError names the pair.
+    """
+    seen: dict[str, str] = {}
+    files = list(paths)
+    for path in files:
+        key = normalize_path(path).casefold()
+        if key in seen and seen[key] != path:
+            raise PathRuleError(f"paths {seen[key]!r} and {path!r} differ only in letter case")
+        if key in seen:
+            raise PathRuleError(f"path {path!r} appears twice")
+        seen[key] = path
+    for path in files:
+        parts = normalize_path(path).casefold().split("/")
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            if prefix in seen:
+                raise PathRuleError(f"{seen[prefix]!r} is both a file and a folder in {path!r}")
 
 
 ProjectPath = Annotated[str, AfterValidator(check_project_path)]

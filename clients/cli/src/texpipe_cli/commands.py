@@ -11,7 +11,7 @@ from texpipe_cli.client import ApiClient
 from texpipe_cli.config import ApiConfig
 from texpipe_cli.errors import ApiProblemError, Exit, ServiceError, UsageError
 from texpipe_cli.models import Created, Job
-from texpipe_cli.outcome import describe_job, exit_for_state, sanitize
+from texpipe_cli.outcome import describe_job, diagnostic_lines, exit_for_state, sanitize
 from texpipe_cli.progress import Progress
 from texpipe_cli.state import DocumentState, read_state, write_bytes_atomically, write_state
 from texpipe_cli.waiting import wait_for_final
@@ -80,11 +80,9 @@ async def compile_command(config: ApiConfig, opts: CompileOptions, console: Cons
         files.load_project, opts.path, main=opts.main, output=output, exclude=opts.exclude
     )
     state = await asyncio.to_thread(read_state, project.state_path)
-    body: dict[str, object] = {
-        "files": files.encode_files(project.files),
-        "main": project.main,
-        "compile": True,
-    }
+    body: dict[str, object] = {"files": files.encode_files(project.files), "compile": True}
+    if project.main is not None:
+        body["main"] = project.main
     if opts.engine:
         body["engine"] = opts.engine
     async with ApiClient(config) as api:
@@ -102,7 +100,8 @@ async def compile_command(config: ApiConfig, opts: CompileOptions, console: Cons
             else f"sent revision {created.revision} of document {created.id}"
         )
         console.info(
-            f"{what} ({len(project.files)} files, main {project.main}); job {created.job_id}"
+            f"{what} ({len(project.files)} files, main {created.main or project.main});"
+            f" job {created.job_id}"
         )
         if not (opts.wait or opts.output):
             console.result(created.job_id)
@@ -110,10 +109,11 @@ async def compile_command(config: ApiConfig, opts: CompileOptions, console: Cons
         job = await _wait(api, created.job_id, console, opts.timeout_s, "queued")
         code = exit_for_state(job.state)
         if code is not Exit.OK:
-            for line in describe_job(job):
+            for line in describe_job(job) + diagnostic_lines(job):
                 console.info(line)
             return code
-        console.info(describe_job(job)[0])
+        for line in [describe_job(job)[0], *diagnostic_lines(job)]:
+            console.info(line)
         pdf = await api.download_pdf(created.id)
     await asyncio.to_thread(write_bytes_atomically, output, pdf)
     console.result(f"wrote {output} ({len(pdf)} bytes)")
@@ -174,7 +174,7 @@ async def status_command(
         job = await api.get_job(job_id)
         if wait and not job.final:
             job = await _wait(api, job_id, console, timeout_s, job.state)
-    for line in describe_job(job):
+    for line in describe_job(job) + diagnostic_lines(job):
         console.result(line)
     return exit_for_state(job.state)
 

@@ -1,14 +1,16 @@
-"""Which local files make the document, which one is the main file, and how they travel.
+r"""Which local files make the document, which one is the main file, and how they travel.
 
 A folder sends every regular file under it, by its path relative to the folder, except hidden
-files and folders (a name starting with ``.``, which also skips ``.texpipe``, ``.git``), the
-files matched by ``--exclude`` and the output PDF itself. Symbolic links are not followed: the
-document is what is really in the folder. A single ``.tex`` file sends only that file.
+files and folders (a name starting with ``.``, which also skips ``.texpipe``, ``.git``) other
+than ``.latexmkrc`` (the api reads its engine setting, never runs it), the files matched by
+``--exclude`` and the output PDF itself. The main file is ``--main`` when given; otherwise the
+api finds it (main.tex, else the one file with a ``\documentclass``) and says which. Symbolic
+links are not followed: the document is what is really in the folder. A single ``.tex`` file
+sends only that file.
 """
 
 import base64
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,7 @@ from pathlib import Path
 from texpipe_cli.errors import UsageError
 
 STATE_DIR = ".texpipe"
-DEFAULT_MAIN = "main.tex"
-_DOCUMENTCLASS = re.compile(rb"^[^%\n]*\\documentclass", re.MULTILINE)
+SENT_HIDDEN = frozenset({".latexmkrc"})
 
 JsonFile = str | dict[str, str]
 """A file as the api takes it: UTF-8 text, or ``{"base64": ...}``."""
@@ -29,7 +30,7 @@ class Project:
 
     name: str
     files: dict[str, bytes]
-    main: str
+    main: str | None
     state_path: Path
     default_output: Path
 
@@ -51,7 +52,7 @@ def collect_folder(
     while stack:
         folder = stack.pop()
         for entry in sorted(folder.iterdir()):
-            if entry.name.startswith("."):
+            if entry.name.startswith(".") and entry.name not in SENT_HIDDEN:
                 continue
             relative = entry.relative_to(root).as_posix()
             if entry.is_symlink() or _excluded(relative, patterns):
@@ -63,27 +64,14 @@ def collect_folder(
     return dict(sorted(found.items()))
 
 
-def choose_main(files: Mapping[str, bytes], explicit: str | None) -> str:
-    """The main file: ``--main`` when given, else ``main.tex``, else the only top-level
-    ``.tex`` file with a ``\\documentclass`` line."""
-    if explicit is not None:
-        main = explicit.replace("\\", "/").strip("/")
-        if main not in files:
-            raise UsageError(f"--main {explicit}: no such file in the project")
-        return main
-    if DEFAULT_MAIN in files:
-        return DEFAULT_MAIN
-    candidates = [
-        path
-        for path, data in files.items()
-        if "/" not in path and path.endswith(".tex") and _DOCUMENTCLASS.search(data)
-    ]
-    if len(candidates) == 1:
-        return candidates[0]
-    listed = ", ".join(candidates) if candidates else "none has a \\documentclass line"
-    raise UsageError(
-        f"cannot tell the main file (no main.tex; top-level candidates: {listed}): pass --main FILE"
-    )
+def choose_main(files: Mapping[str, bytes], explicit: str | None) -> str | None:
+    """``--main`` checked against the files; None lets the api find the main file."""
+    if explicit is None:
+        return None
+    main = explicit.replace("\\", "/").strip("/")
+    if main not in files:
+        raise UsageError(f"--main {explicit}: no such file in the project")
+    return main
 
 
 def encode_file(data: bytes) -> JsonFile:

@@ -27,6 +27,16 @@ class JobError:
 
 
 @dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """An error, warning or bad box of the compile log (untrusted text, like JobError)."""
+
+    severity: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """A compile job as ``GET /v1/jobs/{id}`` shows it."""
 
@@ -40,6 +50,9 @@ class Job:
     engine_version: str | None = None
     cache_hit: bool | None = None
     dead_reason: str | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+    diagnostics_omitted: int = 0
+    """How many more the log held than the api lists (it keeps at most 200)."""
 
     @property
     def final(self) -> bool:
@@ -54,6 +67,7 @@ class Created:
     id: str
     revision: int
     job_id: str | None
+    main: str | None
 
 
 def _opt(obj: dict[str, object], name: str, kind: type[T]) -> T | None:
@@ -79,6 +93,28 @@ def _object(raw: object, what: str) -> dict[str, object]:
     return raw
 
 
+def _diagnostics(raw: object) -> tuple[tuple[Diagnostic, ...], int]:
+    """(entries, how many were left out) of a job's ``diagnostics``; none when absent."""
+    if raw is None:
+        return (), 0
+    obj = _object(raw, "the job's diagnostics")
+    items = obj.get("items")
+    if not isinstance(items, list):
+        raise ServiceError("unexpected answer from the api: 'items' is not a list")
+    entries = []
+    for item in items:
+        entry = _object(item, "a diagnostic")
+        entries.append(
+            Diagnostic(
+                severity=_req(entry, "severity", str),
+                message=_req(entry, "message", str),
+                file=_opt(entry, "file", str),
+                line=_opt(entry, "line", int),
+            )
+        )
+    return tuple(entries), _opt(obj, "omitted", int) or 0
+
+
 def parse_job(raw: object) -> Job:
     """A job from its JSON."""
     obj = _object(raw, "the job")
@@ -92,6 +128,7 @@ def parse_job(raw: object) -> Job:
             line=_opt(err, "line", int),
             excerpt=_opt(err, "excerpt", str) or "",
         )
+    diagnostics, omitted = _diagnostics(obj.get("diagnostics"))
     return Job(
         id=_req(obj, "id", str),
         document_id=_req(obj, "document_id", str),
@@ -103,6 +140,8 @@ def parse_job(raw: object) -> Job:
         engine_version=_opt(obj, "engine_version", str),
         cache_hit=_opt(obj, "cache_hit", bool),
         dead_reason=_opt(obj, "dead_reason", str),
+        diagnostics=diagnostics,
+        diagnostics_omitted=omitted,
     )
 
 
@@ -113,6 +152,7 @@ def parse_created(raw: object) -> Created:
         id=_req(obj, "id", str),
         revision=_req(obj, "revision", int),
         job_id=_opt(obj, "job_id", str),
+        main=_opt(obj, "main", str),
     )
 
 

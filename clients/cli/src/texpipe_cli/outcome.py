@@ -8,7 +8,7 @@ it is shown: a document must not be able to move the cursor or retitle the termi
 import re
 
 from texpipe_cli.errors import Exit
-from texpipe_cli.models import LATEX_FAILURES, Job
+from texpipe_cli.models import LATEX_FAILURES, Diagnostic, Job
 
 # C0 controls except tab and newline, DEL, and the C1 range (ESC sequences start with one).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -73,4 +73,22 @@ def describe_job(job: Job) -> list[str]:
         if len(excerpt) > EXCERPT_LINES:
             lines.append(f"  | ... ({len(excerpt) - EXCERPT_LINES} more lines)")
     lines.append(f"full log: texpipe log {job.id}")
+    return lines
+
+
+def _diagnostic_line(entry: Diagnostic) -> str:
+    where = ""
+    if entry.file:
+        where = f"{entry.file}:{entry.line}: " if entry.line is not None else f"{entry.file}: "
+    return sanitize(f"{entry.severity} {where}{entry.message}")
+
+
+def diagnostic_lines(job: Job) -> list[str]:
+    """One line per error, warning and bad box of the log, ``severity file:line: message``
+    (the log's order), and how many more there were when the list was cut."""
+    lines = [_diagnostic_line(entry) for entry in job.diagnostics]
+    if job.diagnostics_omitted:
+        lines.append(
+            f"... and {job.diagnostics_omitted} more in the log (texpipe log {sanitize(job.id)})"
+        )
     return lines

@@ -74,7 +74,12 @@ def _finish(job: dict[str, object]) -> None:
     job["state"] = outcome
     job["duration_ms"] = 123
     job["log_available"] = True
+    badbox = "Overfull \\hbox (1.0pt too wide) detected at line 2"
+    items = [{"severity": "badbox", "file": "main.tex", "line": 2, "message": badbox}]
+    job["diagnostics"] = {"items": items, "omitted": 0}
     if outcome in ("failed", "timed_out", "rejected"):
+        error = {"severity": "error", "file": "main.tex", "line": 3, "message": "Undefined"}
+        job["diagnostics"] = {"items": [*items, error], "omitted": 4}
         job["error"] = {
             "code": "LATEX_ERROR",
             "message": "Undefined control sequence.",
@@ -223,9 +228,10 @@ async def test_create_compile_wait_writes_the_pdf_then_a_second_run_puts_a_revis
     assert f"wrote {pdf}" in out
     assert "created document" in err
     assert "applied" in err
+    assert "badbox main.tex:2: Overfull \\hbox (1.0pt too wide) detected at line 2" in err
 
     sent = stub_api.bodies[0]
-    assert sent["main"] == "main.tex"
+    assert "main" not in sent, "the api finds the main file"
     assert sent["compile"] is True
     assert "engine" not in sent
     assert sent["files"] == {
@@ -265,6 +271,9 @@ async def test_a_latex_failure_prints_file_line_and_message_and_exits_1(
     assert "main.tex:3: Undefined control sequence. [LATEX_ERROR]" in err
     assert "| l.3 \\nosuchmacro" in err
     assert "texpipe log" in err
+    listed = err[err.index("badbox main.tex:2:") :].splitlines()
+    assert listed[1:] == ["error main.tex:3: Undefined", listed[2]]
+    assert listed[2].startswith("... and 4 more in the log (texpipe log ")
     assert not (env / "broken.pdf").exists()
     assert (env / ".texpipe" / "broken.tex.json").is_file()
 

@@ -32,6 +32,7 @@ def test_folder_sends_regular_files_by_relative_posix_path(tmp_path: Path) -> No
             "chapters/one.tex": b"one",
             "figures/deep/plot.png": b"\x89PNG",
             ".hidden.tex": b"x",
+            ".latexmkrc": b"$pdf_mode = 5;",
             ".git/config": b"x",
             ".texpipe/document.json": b"{}",
             "chapters/.swp": b"x",
@@ -40,7 +41,7 @@ def test_folder_sends_regular_files_by_relative_posix_path(tmp_path: Path) -> No
     (tmp_path / "link.tex").symlink_to(tmp_path / "main.tex")
     (tmp_path / "linkdir").symlink_to(tmp_path / "chapters")
     found = collect_folder(tmp_path)
-    assert list(found) == ["chapters/one.tex", "figures/deep/plot.png", "main.tex"]
+    assert list(found) == [".latexmkrc", "chapters/one.tex", "figures/deep/plot.png", "main.tex"]
     assert found["main.tex"] == tmp_path / "main.tex"
 
 
@@ -50,16 +51,9 @@ def test_excludes_match_paths_and_names_and_the_output_is_skipped(tmp_path: Path
     assert list(found) == ["main.tex"]
 
 
-def test_main_file_choice() -> None:
-    assert choose_main({"main.tex": b"", "other.tex": DOC}, None) == "main.tex"
-    assert choose_main({"paper.tex": DOC, "sec.tex": b"\\section{A}"}, None) == "paper.tex"
-    assert choose_main({"sub/a.tex": DOC, "paper.tex": DOC}, None) == "paper.tex"
+def test_main_file_choice_is_the_apis_unless_named() -> None:
+    assert choose_main({"a.tex": DOC, "b.tex": DOC}, None) is None
     assert choose_main({"a.tex": DOC, "b.tex": DOC}, "b.tex") == "b.tex"
-    # a commented-out \documentclass does not make a main file
-    with pytest.raises(UsageError, match="--main"):
-        choose_main({"a.tex": b"% \\documentclass{article}"}, None)
-    with pytest.raises(UsageError, match=r"a\.tex, b\.tex"):
-        choose_main({"a.tex": DOC, "b.tex": DOC}, None)
     with pytest.raises(UsageError, match="no such file"):
         choose_main({"a.tex": DOC}, "missing.tex")
 
@@ -90,7 +84,7 @@ def test_load_project_single_file_and_folder(tmp_path: Path) -> None:
     folder = load_project(tmp_path / "p", main=None, output=tmp_path / "p.pdf")
     assert (folder.name, folder.main, sorted(folder.files)) == (
         "p",
-        "main.tex",
+        None,
         ["img.png", "main.tex"],
     )
     with pytest.raises(UsageError, match="no such file"):

@@ -18,6 +18,7 @@ JOB = {
 
 def test_a_job_is_read() -> None:
     job = parse_job(JOB)
+    assert (job.diagnostics, job.diagnostics_omitted) == ((), 0)
     assert (job.state, job.final, job.revision) == ("failed", True, 2)
     assert job.error is not None
     assert (job.error.file, job.error.line) == ("main.tex", 4)
@@ -32,6 +33,9 @@ def test_a_job_is_read() -> None:
         {**JOB, "revision": True},
         {**JOB, "state": None},
         {**JOB, "error": "boom"},
+        {**JOB, "diagnostics": {"items": "x"}},
+        {**JOB, "diagnostics": {"items": [{"severity": "error"}]}},
+        {**JOB, "diagnostics": {"items": [{"severity": "error", "message": "m", "line": "4"}]}},
     ],
 )
 def test_an_unexpected_answer_is_service_trouble(bad: object) -> None:
@@ -43,3 +47,19 @@ def test_created_and_accepted() -> None:
     created = parse_created({"id": "d", "revision": 1, "engine": "pdflatex", "job_id": None})
     assert (created.id, created.revision, created.job_id) == ("d", 1, None)
     assert parse_job_id({"job_id": "j", "state": "queued"}) == "j"
+
+
+def test_diagnostics_are_read() -> None:
+    listed = {
+        "items": [
+            {"severity": "warning", "file": "a b.tex", "line": 3, "message": "m", "later": 1},
+            {"severity": "badbox", "file": None, "line": None, "message": "box"},
+        ],
+        "omitted": 2,
+    }
+    job = parse_job({**JOB, "diagnostics": listed})
+    assert [(d.severity, d.file, d.line, d.message) for d in job.diagnostics] == [
+        ("warning", "a b.tex", 3, "m"),
+        ("badbox", None, None, "box"),
+    ]
+    assert job.diagnostics_omitted == 2

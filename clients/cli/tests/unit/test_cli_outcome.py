@@ -2,8 +2,14 @@
 
 import pytest
 from texpipe_cli.errors import ApiProblemError, Exit
-from texpipe_cli.models import Job, JobError
-from texpipe_cli.outcome import describe_job, error_location, exit_for_state, sanitize
+from texpipe_cli.models import Diagnostic, Job, JobError
+from texpipe_cli.outcome import (
+    describe_job,
+    diagnostic_lines,
+    error_location,
+    exit_for_state,
+    sanitize,
+)
 
 JOB = "0b4c6f3e-8f3a-4a52-9d1b-3f1f3b0e4a11"
 
@@ -74,3 +80,23 @@ def test_text_from_the_document_cannot_drive_the_terminal() -> None:
     assert sanitize(hostile) == "ok\\x1b]0;owned\\x07 \\x1b[2J\\x9b31m\ttab\nline"
     error = JobError(code="LATEX_ERROR", message="\x1b[31mred", file="a\x1b.tex", line=1)
     assert "\x1b" not in "\n".join(describe_job(_job("failed", error)))
+
+
+def test_diagnostics_are_one_line_each_then_what_was_left_out() -> None:
+    listed = (
+        Diagnostic("error", "Undefined control sequence.", "chapters/chapter one.tex", 4),
+        Diagnostic("warning", "There were undefined references."),
+        Diagnostic("badbox", "Overfull \\hbox (1.0pt too wide) detected at line 3", "a.tex", 3),
+        Diagnostic("warning", "no line here", "b.tex"),
+        Diagnostic("warning", "\x1b[2Jcleared", "c\x1b.tex", 1),
+    )
+    job = _job("failed", diagnostics=listed, diagnostics_omitted=12)
+    assert diagnostic_lines(job) == [
+        "error chapters/chapter one.tex:4: Undefined control sequence.",
+        "warning There were undefined references.",
+        "badbox a.tex:3: Overfull \\hbox (1.0pt too wide) detected at line 3",
+        "warning b.tex: no line here",
+        "warning c\\x1b.tex:1: \\x1b[2Jcleared",
+        f"... and 12 more in the log (texpipe log {JOB})",
+    ]
+    assert diagnostic_lines(_job("applied")) == []

@@ -3,20 +3,28 @@
 from texpipe_contracts.v1.commands import CompileRequested, SourceBundleRef
 from texpipe_contracts.v1.common import Engine
 from texpipe_contracts.v1.events import (
+    MAX_DIAGNOSTICS,
     CompileCompleted,
     CompileErrorInfo,
+    Diagnostic,
+    Diagnostics,
     ObjectRef,
     Outcome,
     PdfRef,
+    Severity,
 )
 
 __all__ = [
+    "MAX_DIAGNOSTICS",
     "CompileCompleted",
     "CompileErrorInfo",
     "CompileRequested",
+    "Diagnostic",
+    "Diagnostics",
     "Engine",
     "ObjectRef",
     "Outcome",
     "PdfRef",
+    "Severity",
     "SourceBundleRef",
 ]

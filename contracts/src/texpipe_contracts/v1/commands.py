@@ -34,6 +34,14 @@ class CompileRequested(Envelope):
     source: SourceBundleRef
     main_file: ProjectPath = Field(default="main.tex", examples=["main.tex"])
     engine: Engine = Field(examples=[Engine.PDFLATEX])
+    source_date_epoch: int | None = Field(
+        default=None,
+        ge=0,
+        le=253402300799,
+        description="When the revision was saved (seconds since 1970, UTC): TeX's \\today and "
+        "the PDF's dates. Absent: the compiler's fixed default. The same value always gives "
+        "the same bytes.",
+    )
     timeout_ms: int = Field(
         default=120_000,
         ge=1,

@@ -51,6 +51,54 @@ class CompileErrorInfo(BaseModel):
     )
 
 
+MAX_DIAGNOSTICS = 200
+"""How many diagnostics a result carries at most (an editor's log panel, not the whole log)."""
+
+
+class Severity(StrEnum):
+    """What kind of entry a diagnostic is."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    BADBOX = "badbox"
+
+
+class Diagnostic(BaseModel):
+    """One entry of a compile's log panel: an error, a warning or an over/underfull box.
+
+    ``file`` is as the log names it, without a leading ``./``: relative to the folder TeX ran
+    in for the project's files, absolute for TeX Live's own (a package that raised the error).
+    Text comes from the log, so it is the document's: control sequences are stripped.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    severity: Severity
+    file: str | None = Field(default=None, max_length=1024, examples=["chapters/intro.tex"])
+    line: int | None = Field(
+        default=None,
+        ge=0,
+        description="The line TeX names (the first of a bad box's 'lines N--M').",
+        examples=[12],
+    )
+    message: str = Field(
+        max_length=500, examples=["Reference `fig:plot' on page 3 undefined on input line 12."]
+    )
+
+
+class Diagnostics(BaseModel):
+    """A compile's errors, warnings and bad boxes, bounded in number.
+
+    Past ``MAX_DIAGNOSTICS`` the errors are kept first, then the warnings, then the bad boxes;
+    ``items`` stay in log order and ``omitted`` counts what was left out.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    items: list[Diagnostic] = Field(default_factory=list, max_length=MAX_DIAGNOSTICS)
+    omitted: int = Field(default=0, ge=0, description="Entries of the log beyond the bound.")
+
+
 class CompileCompleted(Envelope):
     """latex.compile.completed v1: a compile ended, whatever its outcome."""
 
@@ -70,6 +118,12 @@ class CompileCompleted(Envelope):
     engine: Engine
     engine_version: str = Field(max_length=200, examples=["pdfTeX 3.141592653-2.6-1.40.24"])
     cache_hit: bool = False
+    diagnostics: Diagnostics | None = Field(
+        default=None,
+        description="The log's errors, warnings and bad boxes; absent when no log was read "
+        "(a timeout, a rejected source) or the cache entry hit did not keep them. Added in "
+        "v1 as an optional field: consumers that do not know it ignore it.",
+    )
 
     @model_validator(mode="after")
     def _outcome_matches_payload(self) -> Self:

@@ -1,4 +1,8 @@
-"""``make demo``: compile every document of the corpus through the HTTP API, print a table.
+"""``make demo``: compile every document of the corpora through the HTTP API, print a table.
+
+A document goes in as its author sends it: the manifest's ``main`` and ``engine`` when the
+manifest names them (corpus-real), otherwise the files alone, and the api finds the main file
+and the engine.
 
 Runs against the stack that ``make up`` started (``run/stack.json``, ``.texpipe/env``),
 saves the PDFs under ``./out/`` and ends with where to look and how to stop.
@@ -45,12 +49,16 @@ def read_project(folder: Path) -> dict[str, Any]:
     return files
 
 
-async def compile_one(http: aiohttp.ClientSession, name: str, folder: Path, out: Path) -> Row:
+async def compile_one(
+    http: aiohttp.ClientSession, name: str, folder: Path, spec: dict[str, Any], out: Path
+) -> Row:
     """Create the document with compile=true, long-poll the job, fetch the PDF."""
     started = time.monotonic()
-    async with http.post(
-        "/v1/documents", json={"files": read_project(folder), "compile": True}
-    ) as response:
+    body: dict[str, Any] = {"files": read_project(folder), "compile": True}
+    for field in ("main", "engine"):
+        if spec.get(field) is not None:
+            body[field] = spec[field]
+    async with http.post("/v1/documents", json=body) as response:
         created = await response.json()
         if response.status != 201:
             return Row(name, "-", "refused", "-", 0.0, created.get("detail", str(created)))
@@ -86,21 +94,26 @@ def print_table(rows: list[Row]) -> None:
 
 
 async def run(
-    state: StackState, corpus: Path, names: list[str], out: Path, token: str
+    state: StackState, documents: dict[str, tuple[Path, dict[str, Any]]], out: Path, token: str
 ) -> list[Row]:
-    """Compile the whole corpus concurrently, as the platform's services would."""
+    """Compile every document concurrently, as the platform's services would."""
     headers = {"Authorization": f"Bearer {token}"}
     timeout = aiohttp.ClientTimeout(total=None, sock_read=90)
     async with aiohttp.ClientSession(state.api_url, headers=headers, timeout=timeout) as http:
         return list(
-            await asyncio.gather(*(compile_one(http, name, corpus / name, out) for name in names))
+            await asyncio.gather(
+                *(
+                    compile_one(http, name, folder, spec, out)
+                    for name, (folder, spec) in documents.items()
+                )
+            )
         )
 
 
 def main() -> None:
-    """``python -m texpipe_testing.demo CORPUS``."""
+    """``python -m texpipe_testing.demo CORPUS [CORPUS ...]``."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("corpus", type=Path)
+    parser.add_argument("corpus", type=Path, nargs="+")
     parser.add_argument("--run-dir", type=Path, default=Path("run"))
     parser.add_argument("--out", type=Path, default=Path("out"))
     args = parser.parse_args()
@@ -108,9 +121,14 @@ def main() -> None:
         line.split("=", 1) for line in Path(".texpipe/env").read_text().splitlines() if "=" in line
     )
     state = StackState.load(args.run_dir.resolve())
-    names = list(json.loads((args.corpus / "manifest.json").read_text())["documents"])
-    args.out.mkdir(parents=True, exist_ok=True)
-    rows = asyncio.run(run(state, args.corpus, names, args.out, env["TEXPIPE_TOKEN"]))
+    documents: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for corpus in args.corpus:
+        listed = json.loads((corpus / "manifest.json").read_text())["documents"]
+        for name, spec in listed.items():
+            documents[f"{corpus.name}/{name}"] = (corpus / name, spec)
+    for name in documents:
+        (args.out / name).parent.mkdir(parents=True, exist_ok=True)
+    rows = asyncio.run(run(state, documents, args.out, env["TEXPIPE_TOKEN"]))
     print()
     print_table(rows)
     print(f"\nPDFs are in {args.out.resolve()}/")

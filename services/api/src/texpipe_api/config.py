@@ -46,7 +46,7 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
 
     # Limits on what a client may send (413 / 422 naming the rule).
     max_body_bytes: int = Field(default=64 * MIB, ge=1024)
-    max_files: int = Field(default=1000, ge=1)
+    max_files: int = Field(default=5000, ge=1)
     max_source_bytes: int = Field(default=32 * MIB, ge=1)
     max_log_bytes: int = Field(default=16 * MIB, ge=1024)
     max_pdf_bytes: int = Field(default=256 * MIB, ge=1024)

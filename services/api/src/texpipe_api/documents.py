@@ -69,6 +69,7 @@ async def record_revision(
         revision=revision,
         main_file=checked.main_file,
         engine=checked.engine.value,
+        engine_source=checked.engine_source.value,
         source_key=bundle.key,
         source_sha256=bundle.sha256,
         source_size=bundle.size,
@@ -90,7 +91,14 @@ async def create_document(
         if body.compile:
             job = await enqueue_compile(conn, deps.jobs, document_id, tenant_id, None)
             job_id = job["id"]
-    return DocumentCreated(id=document_id, revision=1, engine=checked.engine, job_id=job_id)
+    return DocumentCreated(
+        id=document_id,
+        revision=1,
+        engine=checked.engine,
+        engine_source=checked.engine_source,
+        main=checked.main_file,
+        job_id=job_id,
+    )
 
 
 async def update_document(
@@ -125,7 +133,14 @@ async def update_document(
         if body.compile:
             job = await enqueue_compile(conn, deps.jobs, document_id, tenant_id, None)
             job_id = job["id"]
-    return DocumentCreated(id=document_id, revision=revision, engine=checked.engine, job_id=job_id)
+    return DocumentCreated(
+        id=document_id,
+        revision=revision,
+        engine=checked.engine,
+        engine_source=checked.engine_source,
+        main=checked.main_file,
+        job_id=job_id,
+    )
 
 
 async def get_document(pool: asyncpg.Pool, tenant_id: UUID, document_id: UUID) -> DocumentOut:

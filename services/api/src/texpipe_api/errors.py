@@ -58,6 +58,14 @@ class MainFileMissingError(InvalidRequestError):
     title = "The main file is not in the file set"
 
 
+class MainFileAmbiguousError(InvalidRequestError):
+    """No main file was named, there is no main.tex, and the project has several candidates
+    (or none); ``candidates`` lists them."""
+
+    code = "MAIN_FILE_AMBIGUOUS"
+    title = "Cannot tell which file is the main file"
+
+
 class TooManyFilesError(ApiError):
     """More files than the configured limit."""
 

@@ -46,6 +46,8 @@ def message_from_row(row: asyncpg.Record) -> CompileRequested:
         ),
         main_file=row["main_file"],
         engine=Engine(row["engine"]),
+        # \today and the PDF's dates: the day the author saved this revision.
+        source_date_epoch=int(row["revision_created_at"].timestamp()),
         timeout_ms=row["timeout_ms"],
     )
 

@@ -32,7 +32,7 @@ from texpipe_api.ping_rules import (
     choose_document,
     ping_result,
 )
-from texpipe_api.schemas import MAX_PING_TIMEOUT_S, PingAnswer, PingStages, is_final
+from texpipe_api.schemas import MAX_PING_TIMEOUT_S, EngineSource, PingAnswer, PingStages, is_final
 from texpipe_api.sources import CheckedSources
 from texpipe_api.waiters import JobWaiters
 
@@ -56,7 +56,10 @@ def ping_sources(nonce: str) -> CheckedSources:
     """The ping's document; the nonce changes its sha256, hence the compiler's cache key."""
     text = f"% texpipe ping {nonce}\n{SOURCE}"
     return CheckedSources(
-        files={MAIN_FILE: text.encode("utf-8")}, main_file=MAIN_FILE, engine=Engine.PDFLATEX
+        files={MAIN_FILE: text.encode("utf-8")},
+        main_file=MAIN_FILE,
+        engine=Engine.PDFLATEX,
+        engine_source=EngineSource.REQUEST,
     )
 
 

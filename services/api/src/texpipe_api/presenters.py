@@ -3,7 +3,7 @@
 import asyncpg
 from texpipe_contracts.v1 import Engine
 
-from texpipe_api.schemas import DocumentOut, JobErrorOut, JobOut, PdfOut
+from texpipe_api.schemas import DiagnosticsOut, DocumentOut, JobErrorOut, JobOut, PdfOut
 
 
 def job_out(row: asyncpg.Record) -> JobOut:
@@ -23,6 +23,7 @@ def job_out(row: asyncpg.Record) -> JobOut:
         revision=row["revision"],
         state=row["state"],
         engine=Engine(row["engine"]),
+        engine_source=row["engine_source"],
         created_at=row["created_at"],
         finished_at=row["finished_at"],
         error=error,
@@ -31,6 +32,11 @@ def job_out(row: asyncpg.Record) -> JobOut:
         engine_version=row["engine_version"],
         cache_hit=row["cache_hit"],
         dead_reason=row["dead_reason"],
+        diagnostics=(
+            DiagnosticsOut.model_validate_json(row["diagnostics"])
+            if row["diagnostics"] is not None
+            else None
+        ),
     )
 
 
@@ -50,6 +56,7 @@ def document_out(row: asyncpg.Record, latest: asyncpg.Record | None) -> Document
         id=row["id"],
         revision=row["current_revision"],
         engine=Engine(row["engine"]),
+        engine_source=row["engine_source"],
         main=row["main_file"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],

@@ -5,12 +5,24 @@ says cannot drift apart.
 """
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import Engine
+
+
+class EngineSource(StrEnum):
+    """What chose a revision's engine: the request, a '% !TEX program' comment, a latexmkrc
+    (read as text, never run), or the default (pdflatex)."""
+
+    REQUEST = "request"
+    MAGIC_COMMENT = "magic_comment"
+    LATEXMKRC = "latexmkrc"
+    DEFAULT = "default"
+
 
 JobState = Literal["queued", "applied", "stale", "failed", "timed_out", "rejected", "dead"]
 FINAL_STATES: frozenset[str] = frozenset({"applied", "stale", "failed", "timed_out", "rejected"})
@@ -39,10 +51,16 @@ class DocumentBody(BaseModel):
         description="Project path -> UTF-8 text, or {'base64': ...} for binary files.",
         examples=[{"main.tex": "\\documentclass{article}\\begin{document}Hi\\end{document}"}],
     )
-    main: str = Field(default="main.tex", description="The file to compile.")
+    main: str | None = Field(
+        default=None,
+        description="The file to compile. Absent: main.tex, else the only .tex file with an"
+        " uncommented \\documentclass (or the one '% !TEX root' comments name); several"
+        " candidates answer 422 MAIN_FILE_AMBIGUOUS listing them.",
+    )
     engine: Engine | None = Field(
         default=None,
-        description="Absent: the main file's '% !TEX program = NAME' comment, else pdflatex.",
+        description="Absent: the main file's '% !TEX program = NAME' comment, else the engine"
+        " a latexmkrc beside it or at the root sets ($pdf_mode; read, never run), else pdflatex.",
     )
     compile: bool = Field(default=False, description="Also enqueue a compile of this revision.")
 
@@ -68,6 +86,27 @@ class JobErrorOut(BaseModel):
     excerpt: str = ""
 
 
+class DiagnosticOut(BaseModel):
+    """One entry of the compile's log panel (text from the log: the document's)."""
+
+    severity: Literal["error", "warning", "badbox"]
+    file: str | None = Field(
+        default=None,
+        description="As TeX names it, relative to the folder it ran in ('chapters/intro.tex'),"
+        " or a TeX Live path for a package's own file.",
+    )
+    line: int | None = None
+    message: str = Field(examples=["Reference `fig:plot' on page 3 undefined on input line 12."])
+
+
+class DiagnosticsOut(BaseModel):
+    """A compile's errors, warnings and bad boxes: at most 200, errors kept first when the
+    log held more (``omitted`` counts the rest)."""
+
+    items: list[DiagnosticOut]
+    omitted: int = 0
+
+
 class JobOut(BaseModel):
     """A compile job."""
 
@@ -76,6 +115,7 @@ class JobOut(BaseModel):
     revision: int
     state: JobState
     engine: Engine
+    engine_source: EngineSource = EngineSource.REQUEST
     created_at: datetime
     finished_at: datetime | None = None
     error: JobErrorOut | None = None
@@ -84,6 +124,10 @@ class JobOut(BaseModel):
     engine_version: str | None = None
     cache_hit: bool | None = None
     dead_reason: str | None = None
+    diagnostics: DiagnosticsOut | None = Field(
+        default=None,
+        description="Absent until the job has a result, and when its compile read no log.",
+    )
 
 
 class DocumentOut(BaseModel):
@@ -92,6 +136,7 @@ class DocumentOut(BaseModel):
     id: UUID
     revision: int
     engine: Engine
+    engine_source: EngineSource = EngineSource.REQUEST
     main: str
     created_at: datetime
     updated_at: datetime
@@ -105,6 +150,8 @@ class DocumentCreated(BaseModel):
     id: UUID
     revision: int
     engine: Engine
+    engine_source: EngineSource = Field(description="What chose the engine.")
+    main: str = Field(description="The main file (named in the request or found).")
     job_id: UUID | None = Field(default=None, description="Set when 'compile' was true.")
 
 

@@ -14,10 +14,13 @@ from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import (
     CompileCompleted,
     CompileErrorInfo,
+    Diagnostic,
+    Diagnostics,
     Engine,
     ObjectRef,
     Outcome,
     PdfRef,
+    Severity,
 )
 from texpipe_servicekit.s3 import S3Store
 
@@ -358,3 +361,50 @@ async def test_an_unchanged_revision_is_not_compiled_twice(
     assert job2 != job1
     response = await client.post(f"/v1/documents/{doc}/compile", headers=tenant_a)
     assert (await response.json())["job_id"] == job2
+
+
+async def test_a_results_diagnostics_are_kept_on_its_job(
+    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+) -> None:
+    doc, job1 = await new_document(client, tenant_a)
+    queued = await (await client.get(f"/v1/jobs/{job1}", headers=tenant_a)).json()
+    assert queued["diagnostics"] is None
+    listed = Diagnostics(
+        items=[
+            Diagnostic(
+                severity=Severity.WARNING,
+                file="chapters/chapter one.tex",
+                line=12,
+                message="Citation `lamport1978' on page 1 undefined on input line 12.",
+            ),
+            Diagnostic(
+                severity=Severity.BADBOX,
+                file="main.tex",
+                line=4,
+                message="Overfull \\hbox (79.6698pt too wide) detected at line 4",
+            ),
+            Diagnostic(severity=Severity.WARNING, message="There were undefined references."),
+        ],
+        omitted=5,
+    )
+    result = succeeded(job1, doc, 1, await stored_pdf(s3_store), diagnostics=listed)
+    assert (await post_result(client, service_headers, result))[0] == 200
+    job = await (await client.get(f"/v1/jobs/{job1}", headers=tenant_a)).json()
+    assert job["diagnostics"] == listed.model_dump(mode="json")
+    assert job["diagnostics"]["items"][2] == {
+        "severity": "warning",
+        "file": None,
+        "line": None,
+        "message": "There were undefined references.",
+    }
+    assert (await document(client, tenant_a, doc))["latest_job"]["diagnostics"]["omitted"] == 5
+    # A result without them (a cache hit recorded before they existed): none, not stale ones.
+    job2 = await new_revision(client, tenant_a, doc, 2)
+    assert (
+        await post_result(
+            client, service_headers, succeeded(job2, doc, 2, await stored_pdf(s3_store))
+        )
+    )[0] == 200
+    assert (await (await client.get(f"/v1/jobs/{job2}", headers=tenant_a)).json())[
+        "diagnostics"
+    ] is None

@@ -120,7 +120,7 @@ def create_app(settings: Settings) -> FastStream:
                 await asyncio.to_thread(seccomp_program),
                 job_groups,
             )
-            runner = LatexRunner(launcher, _runner_limits(settings), settings.source_date_epoch)
+            runner = LatexRunner(launcher, _runner_limits(settings))
             slots = SlotPool(settings.compiler_concurrency, uid_base)
             pages = PageCounter(PAGE_COUNT_TIMEOUT_S)
             stack.push_async_callback(pages.aclose)

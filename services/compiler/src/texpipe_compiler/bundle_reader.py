@@ -2,7 +2,7 @@
 
 Nothing is extracted to disk here: members are checked with tarfile's own ``data`` filter
 (absolute names, ``..``, links, devices) and then with texpipe's rules (regular files only,
-the project path allowlist, no duplicates, a cap on file count and total size). The files
+the project path rules, no duplicates, a cap on file count and total size). The files
 then travel into the sandbox's tmpfs through the sandbox driver.
 """
 
@@ -10,7 +10,7 @@ import io
 import tarfile
 from dataclasses import dataclass
 
-from texpipe_contracts.paths import PathRuleError, check_project_path
+from texpipe_contracts.paths import PathRuleError, check_path_set, check_project_path
 
 from texpipe_compiler.errors import SourceRejectedError
 
@@ -65,21 +65,9 @@ def _check_member(member: tarfile.TarInfo) -> None:
         raise SourceRejectedError(str(exc)) from exc
 
 
-def _check_tree(paths: list[str]) -> None:
-    """A name may not be both a file and a directory (``a`` and ``a/b``)."""
-    files = set(paths)
-    for path in paths:
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            prefix = "/".join(parts[:depth])
-            if prefix in files:
-                raise SourceRejectedError(f"{prefix!r} is both a file and a directory")
-
-
 def read_bundle(data: bytes, limits: BundleLimits) -> list[ProjectFile]:
     """The files of the bundle ``data``; SourceRejectedError names the first broken rule."""
     files: list[ProjectFile] = []
-    seen: set[str] = set()
     total = 0
     try:
         # "r:" reads uncompressed tars only: a bundle is never compressed, so no bomb.
@@ -88,8 +76,6 @@ def read_bundle(data: bytes, limits: BundleLimits) -> list[ProjectFile]:
                 if len(files) >= limits.max_files:
                     raise SourceRejectedError(f"more than {limits.max_files} files")
                 _check_member(member)
-                if member.name in seen:
-                    raise SourceRejectedError(f"{member.name!r} appears twice")
                 total += member.size
                 if total > limits.max_bytes:
                     raise SourceRejectedError(f"the files exceed {limits.max_bytes} bytes")
@@ -97,13 +83,15 @@ def read_bundle(data: bytes, limits: BundleLimits) -> list[ProjectFile]:
                 content = extracted.read() if extracted is not None else b""
                 if len(content) != member.size:
                     raise SourceRejectedError(f"{member.name!r} is truncated")
-                seen.add(member.name)
                 files.append(ProjectFile(member.name, content))
     except tarfile.TarError as exc:
         raise SourceRejectedError(f"not a valid tar bundle: {exc}") from exc
     if not files:
         raise SourceRejectedError("the bundle holds no files")
-    _check_tree([f.path for f in files])
+    try:
+        check_path_set(f.path for f in files)
+    except PathRuleError as exc:
+        raise SourceRejectedError(str(exc)) from exc
     return files
 
 

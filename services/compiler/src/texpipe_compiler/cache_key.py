@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from texpipe_contracts.v1 import Engine
 
-KEY_SCHEMA = "texpipe-compiler/1"
+KEY_SCHEMA = "texpipe-compiler/2"
 OUTPUTS_PREFIX = "outputs"
 
 

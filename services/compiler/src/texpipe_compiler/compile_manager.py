@@ -19,6 +19,7 @@ from texpipe_contracts.v1 import (
     CompileCompleted,
     CompileErrorInfo,
     CompileRequested,
+    Diagnostics,
     ObjectRef,
     Outcome,
     PdfRef,
@@ -35,7 +36,7 @@ from texpipe_compiler.errors import (
 )
 from texpipe_compiler.latex_runner import LatexRunner, RunOutcome, RunStatus
 from texpipe_compiler.outputs import PageCounter, PageCountTimeoutError, UnreadablePdfError
-from texpipe_compiler.result_errors import error_for_run, simple_error
+from texpipe_compiler.result_errors import report_for_run, simple_error
 from texpipe_compiler.slots import SlotPool
 from texpipe_compiler.storage import OutputStore
 
@@ -89,6 +90,7 @@ class CompileManager:
             return self._result(
                 request, started, info.version, Outcome.SUCCEEDED,
                 pdf=cached.pdf, log_ref=cached.log, cache_hit=True,
+                diagnostics=cached.diagnostics,
             )  # fmt: skip
         async with self._slots.slot() as uid:
             # The duration is the compile's own, not the wait for a free slot.
@@ -127,6 +129,7 @@ class CompileManager:
                 run = await self._runner.compile(
                     files, request.main_file, request.engine,
                     uid=uid, cpu_s=math.ceil(timeout_s) + 1,
+                    source_date_epoch=self._source_date_epoch(request),
                 )  # fmt: skip
         except TimeoutError:
             if not deadline.expired():
@@ -136,6 +139,12 @@ class CompileManager:
             return self._result(request, started, info.version, Outcome.TIMED_OUT, error=error)
         return await self._finish(request, started, info, keys, run)
 
+    def _source_date_epoch(self, request: CompileRequested) -> int:
+        """The revision's own time when the request carries it, else the fixed default."""
+        if request.source_date_epoch is not None:
+            return request.source_date_epoch
+        return self._policy.source_date_epoch
+
     def _cache_inputs(self, request: CompileRequested, info: EngineInfo) -> CacheInputs:
         return CacheInputs(
             source_sha256=request.source.sha256,
@@ -143,7 +152,7 @@ class CompileManager:
             engine_version=info.version,
             engine_fingerprint=info.fingerprint,
             main_file=request.main_file,
-            source_date_epoch=self._policy.source_date_epoch,
+            source_date_epoch=self._source_date_epoch(request),
         )
 
     async def _finish(
@@ -155,8 +164,9 @@ class CompileManager:
         run: RunOutcome,
     ) -> CompileCompleted:
         # The log is up to max_log_bytes of what the document made TeX print: off the loop.
-        log_text, error = await asyncio.to_thread(error_for_run, run, request.engine)
-        log_ref = await self._outputs.save_log(keys, log_text) if log_text else None
+        report = await asyncio.to_thread(report_for_run, run, request.engine)
+        error, diagnostics = report.error, report.diagnostics
+        log_ref = await self._outputs.save_log(keys, report.log_text) if report.log_text else None
         if error is None and run.pdf is not None:
             try:
                 facts = await self._pages.facts(run.pdf)
@@ -171,14 +181,18 @@ class CompileManager:
                     error = simple_error(ErrorCode.OUTPUT_TOO_LARGE, message)
                 else:
                     pdf = await self._outputs.save_pdf(keys, run.pdf, facts)
-                    await self._outputs.save_record(keys, pdf, log_ref)
+                    await self._outputs.save_record(keys, pdf, log_ref, diagnostics)
                     return self._result(
-                        request, started, info.version, Outcome.SUCCEEDED, pdf=pdf, log_ref=log_ref
-                    )
+                        request, started, info.version, Outcome.SUCCEEDED,
+                        pdf=pdf, log_ref=log_ref, diagnostics=diagnostics,
+                    )  # fmt: skip
         if error is None:
             error = simple_error(ErrorCode.NO_OUTPUT, "TeX finished without writing a PDF")
         outcome = Outcome.TIMED_OUT if run.status is RunStatus.CPU_LIMIT else Outcome.FAILED
-        return self._result(request, started, info.version, outcome, error=error, log_ref=log_ref)
+        return self._result(
+            request, started, info.version, outcome,
+            error=error, log_ref=log_ref, diagnostics=diagnostics,
+        )  # fmt: skip
 
     def _result(
         self,
@@ -191,6 +205,7 @@ class CompileManager:
         error: CompileErrorInfo | None = None,
         log_ref: ObjectRef | None = None,
         cache_hit: bool = False,
+        diagnostics: Diagnostics | None = None,
     ) -> CompileCompleted:
         elapsed = time.monotonic() - started
         metrics.COMPILE_SECONDS.labels(engine=request.engine.value, outcome=outcome.value).observe(
@@ -209,4 +224,5 @@ class CompileManager:
             engine=request.engine,
             engine_version=engine_version[:200],
             cache_hit=cache_hit,
+            diagnostics=diagnostics,
         )

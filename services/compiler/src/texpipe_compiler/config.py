@@ -95,7 +95,7 @@ class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings, _CompileTimeo
         description="When the service runs as root, compile slot N runs as uid/gid base+N.",
     )
     max_bundle_bytes: int = Field(default=64 * MiB, ge=1024, le=4096 * MiB)
-    max_project_files: int = Field(default=2000, ge=1, le=100_000)
+    max_project_files: int = Field(default=5000, ge=1, le=100_000)
     max_pdf_bytes: int = Field(default=64 * MiB, ge=1024, le=2048 * MiB)
     max_pdf_pages: int = Field(default=2000, ge=1, le=1_000_000)
     max_log_bytes: int = Field(default=8 * MiB, ge=64 * 1024, le=256 * MiB)
@@ -126,7 +126,8 @@ class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings, _CompileTimeo
     source_date_epoch: int = Field(
         default=0,
         ge=0,
-        description="SOURCE_DATE_EPOCH of every compile: fixed, so equal sources give equal PDFs.",
+        description="SOURCE_DATE_EPOCH of a request that carries none (a request carries its "
+        "revision's time): fixed, so equal sources give equal PDFs.",
     )
 
     @field_validator("compiler_engines")

@@ -2,15 +2,16 @@
 
 Flags come from one table per engine. Every run is non-interactive, stops at the first
 error, reports errors as ``file:line:``, has shell escape off and reads its main file by a
-``./`` path (a name can never be read as an option). The job name is fixed (``output``) so
-that the PDF's /ID, which TeX derives from it, is the same for the same source.
+``./`` path (a name can never be read as an option). Like latexmk's ``-cd`` and Overleaf,
+every program runs in the main file's folder, and the job name is the main file's own base
+name, so ``\\jobname`` and ``../shared/x.tex`` mean what the author expects; the PDF's /ID,
+which TeX derives from the job name, is still the same for the same source.
 """
 
 from dataclasses import dataclass
 
 from texpipe_contracts.v1 import Engine
 
-JOB_NAME = "output"
 WORK_ROOT = "/work"
 PROJECT_DIR = f"{WORK_ROOT}/project"
 HOME_DIR = f"{WORK_ROOT}/home"
@@ -26,7 +27,6 @@ _COMMON_FLAGS = (
     "-interaction=nonstopmode",
     "-halt-on-error",
     "-file-line-error",
-    f"-jobname={JOB_NAME}",
 )
 _ENGINE_FLAGS: dict[Engine, tuple[str, ...]] = {
     Engine.PDFLATEX: ("pdflatex", *_COMMON_FLAGS),
@@ -39,8 +39,37 @@ TEX_ENGINES = frozenset(_ENGINE_FLAGS)
 
 
 @dataclass(frozen=True, slots=True)
+class MainFile:
+    """The main file of a compile: where TeX runs and what its job is called.
+
+    ``path`` is a checked project path ending in ``.tex``; ``folder`` is ``""`` at the root.
+    """
+
+    path: str
+
+    @property
+    def folder(self) -> str:
+        """The main file's folder, relative to the project root (the programs' cwd)."""
+        return self.path.rpartition("/")[0]
+
+    @property
+    def name(self) -> str:
+        """The main file's own name, as TeX is given it (after ``./``)."""
+        return self.path.rpartition("/")[2]
+
+    @property
+    def job_name(self) -> str:
+        """TeX's job name: the base name without ``.tex``."""
+        return self.name.removesuffix(".tex")
+
+    def in_project(self, name: str) -> str:
+        """The project path of ``name``, a file in the main file's folder."""
+        return f"{self.folder}/{name}" if self.folder else name
+
+
+@dataclass(frozen=True, slots=True)
 class OutputNames:
-    """The files a compile leaves in the project directory."""
+    """The files a compile leaves beside the main file, as project paths."""
 
     pdf: str
     log: str
@@ -48,16 +77,14 @@ class OutputNames:
     bcf: str
 
 
-def output_names(engine: Engine, main_file: str) -> OutputNames:
-    """Tectonic names its outputs after the main file; the other engines use JOB_NAME."""
-    stem = (
-        main_file.rsplit("/", 1)[-1].removesuffix(".tex") if engine is Engine.TECTONIC else JOB_NAME
-    )
+def output_names(main: MainFile) -> OutputNames:
+    """Every engine, Tectonic included, names its outputs after the job name."""
+    stem = main.in_project(main.job_name)
     return OutputNames(pdf=f"{stem}.pdf", log=f"{stem}.log", aux=f"{stem}.aux", bcf=f"{stem}.bcf")
 
 
-def engine_argv(engine: Engine, main_file: str) -> list[str]:
-    """The command line of one engine pass over ``main_file`` (a checked project path)."""
+def engine_argv(engine: Engine, main: MainFile) -> list[str]:
+    """The command line of one engine pass, run in ``main.folder``."""
     if engine is Engine.TECTONIC:
         return [
             TECTONIC_BIN,
@@ -70,19 +97,40 @@ def engine_argv(engine: Engine, main_file: str) -> list[str]:
             "--keep-logs",
             "--outdir",
             ".",
-            f"./{main_file}",
+            f"./{main.name}",
         ]
-    return [*_ENGINE_FLAGS[engine], f"./{main_file}"]
+    return [*_ENGINE_FLAGS[engine], f"./{main.name}"]
 
 
-def bibtex_argv() -> list[str]:
-    """BibTeX over the job's .aux (it finds the .bib files through kpathsea, paranoid)."""
-    return ["bibtex", JOB_NAME]
+def bibtex_argv(main: MainFile) -> list[str]:
+    """BibTeX over the job's .aux (it finds the .bib files through kpathsea)."""
+    return ["bibtex", main.job_name]
 
 
-def biber_argv() -> list[str]:
+def biber_argv(main: MainFile) -> list[str]:
     """Biber over the job's .bcf."""
-    return ["biber", "--quiet", JOB_NAME]
+    return ["biber", "--quiet", main.job_name]
+
+
+def makeindex_argv(source: str, output: str, *, style: str | None, log: str | None) -> list[str]:
+    """makeindex over ``source`` (an .idx, .glo or .nlo file in the cwd) into ``output``.
+
+    ``style``: an .ist file (the project's, or a TeX Live one such as ``nomencl.ist``);
+    ``log``: the transcript (``-t``), else makeindex's default ``.ilg``.
+    """
+    argv = ["makeindex", "-q"]
+    if style is not None:
+        argv += ["-s", style]
+    if log is not None:
+        argv += ["-t", log]
+    return [*argv, "-o", output, source]
+
+
+def xindy_argv(source: str, output: str, *, module: str, language: str, codepage: str,
+               log: str) -> list[str]:  # fmt: skip
+    """xindy as makeglossaries runs it, for glossaries that ask for xindy (an .xdy style)."""
+    return ["xindy", "-L", language, "-C", codepage, "-I", "xindy", "-M", module,
+            "-t", log, "-o", output, source]  # fmt: skip
 
 
 _SYSTEM_TEXMF = "{$TEXMFSYSCONFIG,!!$TEXMFSYSVAR,!!$TEXMFDEBIAN,!!$TEXMFDIST}"
@@ -110,9 +158,11 @@ def tex_environment(source_date_epoch: int) -> dict[str, str]:
         "VARTEXFONTS": f"{TEXMF_VAR_DIR}/fonts",
         "TECTONIC_CACHE_DIR": TECTONIC_CACHE_DIR,
         "TECTONIC_UNTRUSTED_MODE": "1",
-        # kpathsea: no absolute or ../ or dot-file reads and writes; no shell escape at all.
-        "openin_any": "p",
-        "openout_any": "p",
+        # kpathsea: no dot-file reads or writes, no shell escape at all. Not "paranoid" (p):
+        # TeX runs in the main file's folder and may read ../shared/x.tex of its own project;
+        # the sandbox, not kpathsea, bounds what exists (only the job's tmpfs is writable).
+        "openin_any": "r",
+        "openout_any": "r",
         "shell_escape": "f",
         "TEXMFCNF": "/etc/texmf/web2c:/usr/share/texlive/texmf-dist/web2c",
         "TEXFORMATS": _SYSTEM_TEXMF + "/web2c{/$engine,}",

@@ -1,7 +1,8 @@
 """Run one compile inside a sandbox: write the project, drive the passes, read the outputs.
 
-The engines are driven directly (BibTeX or Biber when the document asks; another pass while
-the auxiliary files change, up to ``max_passes``). Tectonic runs once: it loops by itself.
+The engines are driven directly (BibTeX or Biber, makeindex or xindy when the document asks;
+another pass while the auxiliary files change, up to ``max_passes``), in the main file's
+folder. Tectonic runs once: it loops by itself.
 Timeouts are the caller's business: cancelling ``compile`` kills the sandbox.
 """
 
@@ -68,22 +69,12 @@ class RunOutcome:
     limit: LimitHit | None = None
 
 
-def project_files_for(
-    engine: Engine, main_file: str, files: Sequence[ProjectFile]
-) -> list[ProjectFile]:
+def project_files_for(main: cmd.MainFile, files: Sequence[ProjectFile]) -> list[ProjectFile]:
     """The files to write: generated outputs the project ships are left out (a stale PDF
-    must never pass for this compile's), and a shipped ``<main>.bbl`` also serves the fixed
-    job name."""
-    names = cmd.output_names(engine, main_file)
-    stem = names.pdf.removesuffix(".pdf")
+    must never pass for this compile's). A shipped ``<main>.bbl`` stays: it is the job's."""
+    stem = main.in_project(main.job_name)
     reserved = {stem + suffix for suffix in _GENERATED_OUTPUTS}
-    kept = [f for f in files if f.path not in reserved]
-    paths = {f.path for f in kept}
-    main_bbl = main_file.removesuffix(".tex") + ".bbl"
-    job_bbl = f"{stem}.bbl"
-    if engine is not Engine.TECTONIC and job_bbl not in paths:
-        kept += [ProjectFile(job_bbl, f.data) for f in kept if f.path == main_bbl]
-    return kept
+    return [f for f in files if f.path not in reserved]
 
 
 class LatexRunner:
@@ -93,12 +84,10 @@ class LatexRunner:
         self,
         launcher: SandboxLauncher,
         limits: RunnerLimits,
-        source_date_epoch: int,
         luatex_cache: str | None = None,
     ) -> None:
         """``luatex_cache``: where a prepared luaotfload cache is mounted in the sandbox."""
         self._launcher, self._limits, self._luatex_cache = launcher, limits, luatex_cache
-        self._env = cmd.tex_environment(source_date_epoch)
 
     def use_luatex_cache(self, mount_point: str) -> None:
         """From now on, LuaLaTeX jobs start from the prepared font cache at ``mount_point``."""
@@ -112,13 +101,17 @@ class LatexRunner:
         *,
         uid: int | None,
         cpu_s: int,
+        source_date_epoch: int,
     ) -> RunOutcome:
-        """Compile ``main_file`` of ``files`` with ``engine``."""
-        names = cmd.output_names(engine, main_file)
-        to_write = project_files_for(engine, main_file, files)
+        """Compile ``main_file`` of ``files`` with ``engine``; ``source_date_epoch`` (seconds)
+        is the date TeX prints for ``\\today`` and writes into the PDF."""
+        main = cmd.MainFile(main_file)
+        to_write = project_files_for(main, files)
+        env = cmd.tex_environment(source_date_epoch)
         async with self._launcher.session(uid, cpu_s) as session:
+            job = _Job(session, main, engine, [f.path for f in to_write], env)
             try:
-                outcome = await self._compile_in(session, to_write, main_file, engine, names)
+                outcome = await self._compile_in(job, to_write)
             except SandboxError as exc:
                 # The sandbox started, then broke the protocol or died: what ran inside it
                 # (the document) did that. An outcome, not a reason to redeliver.
@@ -133,22 +126,16 @@ class LatexRunner:
             log.warning("sandbox_limit_reached", limit=limit.value)
             return dataclasses.replace(outcome, status=RunStatus.RESOURCE_LIMIT, limit=limit)
 
-    async def _compile_in(
-        self,
-        session: SandboxSession,
-        to_write: list[ProjectFile],
-        main_file: str,
-        engine: Engine,
-        names: cmd.OutputNames,
-    ) -> RunOutcome:
+    async def _compile_in(self, job: "_Job", to_write: list[ProjectFile]) -> RunOutcome:
+        session, names = job.sandbox, cmd.output_names(job.main)
         await session.put(to_write)
-        if engine is Engine.LUALATEX and self._luatex_cache:
+        if job.engine is Engine.LUALATEX and self._luatex_cache:
             # A private copy: a job can poison only its own font cache (NOTES.md).
             await session.copytree(self._luatex_cache, cmd.TEXMF_VAR_DIR)
-        if engine is Engine.TECTONIC:
-            result, count = await self._run(session, cmd.engine_argv(engine, main_file)), 1
+        if job.engine is Engine.TECTONIC:
+            result, count = await self._run(job, cmd.engine_argv(job.engine, job.main)), 1
         else:
-            result, count = await self._passes(session, engine, main_file, names, to_write)
+            result, count = await self._passes(job, names)
         log_read = await session.read(
             names.log, max_bytes=self._limits.max_log_bytes, truncate=True
         )
@@ -165,8 +152,10 @@ class LatexRunner:
                 status = RunStatus.NO_OUTPUT
         return RunOutcome(status, pdf, log_bytes, result.output, count)
 
-    async def _run(self, session: SandboxSession, argv: list[str]) -> RunResult:
-        return await session.run(argv, self._env, output_cap=self._limits.output_cap_bytes)
+    async def _run(self, job: "_Job", argv: list[str]) -> RunResult:
+        return await job.sandbox.run(
+            argv, job.env, output_cap=self._limits.output_cap_bytes, cwd=job.main.folder
+        )
 
     async def _aux_files(self, session: SandboxSession) -> passes.AuxFiles:
         """The auxiliary files, read up to the per-pass budget (a document sizes them)."""
@@ -187,31 +176,32 @@ class LatexRunner:
                 budget -= len(read.data)
         return passes.AuxFiles(found, frozenset(listed), complete)
 
-    async def _passes(
-        self,
-        session: SandboxSession,
-        engine: Engine,
-        main_file: str,
-        names: cmd.OutputNames,
-        files: Sequence[ProjectFile],
-    ) -> tuple[RunResult, int]:
-        paths = [f.path for f in files]
+    async def _passes(self, job: "_Job", names: cmd.OutputNames) -> tuple[RunResult, int]:
+        session = job.sandbox
         # Hashing and matching what a document wrote runs in a thread: never on the loop.
         before = await asyncio.to_thread(passes.aux_state, await self._aux_files(session))
         bib_done: str | None = None
+        tools_done: dict[str, str] = {}
         count = 0
         while True:
             count += 1
-            result = await self._run(session, cmd.engine_argv(engine, main_file))
+            result = await self._run(job, cmd.engine_argv(job.engine, job.main))
             if result.exit_code != 0 or count >= self._limits.max_passes:
                 return result, count
             aux = await self._aux_files(session)
-            due = await self._due_bibliography(session, aux, names, paths, bib_done)
+            ran = False
+            due = await self._due_bibliography(job, aux, names, bib_done)
             if due is not None:
-                bib_done = due.signature
-                await self._run(
-                    session, cmd.biber_argv() if due.tool == "biber" else cmd.bibtex_argv()
-                )
+                bib_done, ran = due.signature, True
+                tool_argv = cmd.biber_argv if due.tool == "biber" else cmd.bibtex_argv
+                await self._run(job, tool_argv(job.main))
+            tools = await asyncio.to_thread(
+                passes.index_runs, aux, job.main, project_paths=job.paths, done=tools_done
+            )
+            for tool in tools:
+                tools_done[tool.key], ran = tool.signature, True
+                await self._run(job, tool.argv)
+            if ran:
                 aux = await self._aux_files(session)
             after = await asyncio.to_thread(passes.aux_state, aux)
             log = await session.read(names.log, max_bytes=self._limits.max_log_bytes, truncate=True)
@@ -222,22 +212,32 @@ class LatexRunner:
 
     async def _due_bibliography(
         self,
-        session: SandboxSession,
+        job: "_Job",
         aux: passes.AuxFiles,
         names: cmd.OutputNames,
-        paths: list[str],
         done: str | None,
     ) -> passes.BibliographyRun | None:
         """The bibliography run that is due, if one is."""
-        bcf = await session.read(names.bcf, max_bytes=self._limits.max_aux_bytes)
+        bcf = await job.sandbox.read(names.bcf, max_bytes=self._limits.max_aux_bytes)
         return await asyncio.to_thread(
             passes.bibliography_due,
             aux,
             bcf.data if bcf.status == "ok" else None,
-            main_aux=names.aux,
-            project_paths=paths,
+            main=job.main,
+            project_paths=job.paths,
             done=done,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One compile inside its sandbox: the main file, engine, project paths, environment."""
+
+    sandbox: SandboxSession
+    main: cmd.MainFile
+    engine: Engine
+    paths: list[str]
+    env: dict[str, str]
 
 
 def _status_of(result: RunResult) -> RunStatus:

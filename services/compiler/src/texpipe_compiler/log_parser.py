@@ -1,25 +1,26 @@
-"""Turn a TeX log into the first error a user should see, and make log text safe to show.
+"""Turn a TeX log into the first error a user should see and the list of its diagnostics,
+and make log text safe to show.
 
-Pure functions over text. Engines run with ``-file-line-error`` and a wide
-``max_print_line``, so an error reads ``./main.tex:4: Undefined control sequence.``; errors
-TeX reports without a location (``! Emergency stop.``) are found by their ``!`` prefix.
+Pure functions over text. The log is read by ``tex_log`` (errors only at files TeX opened,
+warnings and bad boxes at the file open at that point). Tectonic prints its errors located on
+its own output, as ``error: main.tex:4: Undefined control sequence``; its log has them
+unlocated.
 """
 
 import re
 from dataclasses import dataclass
 
 from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.v1 import MAX_DIAGNOSTICS, Severity
 
-MAX_MESSAGE_CHARS = 500
+from texpipe_compiler.tex_log import MAX_MESSAGE_CHARS, LogEntry, normalise_file, scan_log
+
 MAX_EXCERPT_CHARS = 4000
-EXCERPT_LINES_AFTER = 10
+TECTONIC_EXCERPT_LINES = 10
+"""Lines of tectonic's output shown after its error line."""
 _PIECE_CHARS = 256 * 1024
 
-_FILE_LINE_ERROR = re.compile(
-    r"^(?:error: )?(?P<file>[^\s:()][^:\n]*?):(?P<line>\d{1,9}): (?P<message>.+)$"
-)
-_BANG_ERROR = re.compile(r"^! (?P<message>.+)$")
-_CONTEXT_LINE = re.compile(r"^l\.(?P<line>\d{1,9})\b")
+_TECTONIC_ERROR = re.compile(r"^error: (?P<file>[^:\n]+?):(?P<line>\d{1,9}): (?P<message>.+)$")
 _MISSING_FILE = re.compile(
     r"File `[^']*' not found|I can't find file|can't find file|File .* not found|"
     r"Cannot find file|not loadable: metric data not found"
@@ -61,66 +62,72 @@ def sanitize_text(raw: bytes | str) -> str:
     )
 
 
-def _normalise_file(name: str) -> str:
-    return name[2:] if name.startswith("./") else name
-
-
 def _code_for(message: str) -> ErrorCode:
     return ErrorCode.MISSING_FILE if _MISSING_FILE.search(message) else ErrorCode.LATEX_ERROR
 
 
-def _excerpt(lines: list[str], start: int) -> tuple[str, int | None]:
-    """The error line and its context up to TeX's ``l.<n>`` line (plus the one after)."""
-    end = min(len(lines), start + 1 + EXCERPT_LINES_AFTER)
-    context_line: int | None = None
-    for index in range(start + 1, end):
-        match = _CONTEXT_LINE.match(lines[index])
-        if match:
-            context_line = int(match.group("line"))
-            end = min(len(lines), index + 2)
-            break
-    text = "\n".join(line.rstrip() for line in lines[start:end]).strip("\n")
-    return text[:MAX_EXCERPT_CHARS], context_line
+@dataclass(frozen=True, slots=True)
+class LogReport:
+    """What a log says: its first error, and its diagnostics bounded to ``max_entries``
+    (errors kept first, then warnings, then bad boxes; in log order), with how many more
+    there were."""
+
+    error: LatexError | None
+    diagnostics: list[LogEntry]
+    omitted: int
 
 
-def parse_latex_log(text: str) -> LatexError | None:
-    """The first error in ``text`` (a sanitized log), or None when it holds no error."""
+def _first_error(lines: list[str], entry: LogEntry) -> LatexError:
+    excerpt = "\n".join(line.rstrip() for line in lines[entry.start : entry.end]).strip("\n")
+    return LatexError(
+        code=_code_for(entry.message),
+        message=entry.message,
+        file=entry.file,
+        line=entry.line,
+        excerpt=excerpt[:MAX_EXCERPT_CHARS],
+    )
+
+
+def parse_latex_log(text: str, max_entries: int = MAX_DIAGNOSTICS) -> LogReport:
+    """The first error and the diagnostics of ``text`` (a sanitized log).
+
+    Memory is bounded whatever the log's size: at most ``max_entries`` of each severity are
+    held while the log is read.
+    """
+    lines = text.split("\n")
+    kept: dict[Severity, list[LogEntry]] = {severity: [] for severity in Severity}
+    first: LatexError | None = None
+    total = 0
+    for entry in scan_log(lines):
+        total += 1
+        if first is None and entry.severity is Severity.ERROR:
+            first = _first_error(lines, entry)
+        if len(kept[entry.severity]) < max_entries:
+            kept[entry.severity].append(entry)
+    chosen: list[LogEntry] = []
+    for severity in (Severity.ERROR, Severity.WARNING, Severity.BADBOX):
+        chosen += kept[severity][: max_entries - len(chosen)]
+    chosen.sort(key=lambda entry: entry.start)
+    return LogReport(first, chosen, total - len(chosen))
+
+
+def parse_tectonic_output(text: str) -> LatexError | None:
+    """The first ``error: file:line: message`` line tectonic printed (sanitized text)."""
     lines = text.split("\n")
     for index, line in enumerate(lines):
-        located = _FILE_LINE_ERROR.match(line)
-        if located:
-            message = located.group("message").strip()
-            excerpt, _ = _excerpt(lines, index)
+        found = _TECTONIC_ERROR.match(line)
+        if found is not None:
+            message = found.group("message").strip()[:MAX_MESSAGE_CHARS]
             return LatexError(
                 code=_code_for(message),
-                message=message[:MAX_MESSAGE_CHARS],
-                file=_normalise_file(located.group("file"))[:1024],
-                line=int(located.group("line")),
-                excerpt=excerpt,
-            )
-        bang = _BANG_ERROR.match(line)
-        if bang:
-            message = bang.group("message").strip()
-            excerpt, context_line = _excerpt(lines, index)
-            file, line_no = _location_after(lines, index)
-            return LatexError(
-                code=_code_for(message),
-                message=message[:MAX_MESSAGE_CHARS],
-                file=file,
-                line=context_line if context_line is not None else line_no,
-                excerpt=excerpt,
+                message=message,
+                file=normalise_file(found.group("file")),
+                line=int(found.group("line")),
+                excerpt="\n".join(lines[index : index + 1 + TECTONIC_EXCERPT_LINES]).strip("\n")[
+                    :MAX_EXCERPT_CHARS
+                ],
             )
     return None
-
-
-def _location_after(lines: list[str], start: int) -> tuple[str | None, int | None]:
-    """An unlocated error (``! LaTeX Error: File ... not found``) is often followed by TeX's
-    located ``./main.tex:3: Emergency stop.``: take the file from there."""
-    for line in lines[start + 1 : start + 1 + EXCERPT_LINES_AFTER]:
-        located = _FILE_LINE_ERROR.match(line)
-        if located:
-            return _normalise_file(located.group("file"))[:1024], int(located.group("line"))
-    return None, None
 
 
 def log_tail(text: str, lines: int = 20) -> str:

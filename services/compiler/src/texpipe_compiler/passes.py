@@ -1,9 +1,12 @@
-"""When to run BibTeX or Biber and when to run the engine again (pure).
+"""When to run BibTeX, Biber or an index processor, and when to run the engine again (pure).
 
 The compiler drives the engines itself instead of latexmk (NOTES.md: latexmk runs commands
 a document writes into its .aux). After each pass it compares the auxiliary files TeX reads
 back on the next pass (.aux, .toc, .bbl, ...) with their state before the pass; a change, or
-a "Rerun" request in the log, means another pass, up to a fixed bound.
+a "Rerun" request in the log, means another pass, up to a fixed bound. Indexes, glossaries
+and nomenclatures are built as latexmk and makeglossaries build them: makeindex (or xindy,
+when the glossaries package asks for it in the .aux) over each input that changed since its
+last run, then another pass.
 
 A document decides how large these files are, so the work here is bounded and cheap per
 byte: the host reads at most a budget of them per pass (beyond it the state counts as
@@ -13,12 +16,19 @@ the thread doing it never holds the GIL for long (the runner calls these off the
 """
 
 import hashlib
+import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-AUX_SUFFIXES = (".aux", ".toc", ".lof", ".lot", ".loa", ".out", ".bbl", ".nav", ".snm", ".vrb")
+from texpipe_compiler import latex_commands as cmd
+
+AUX_SUFFIXES = (
+    ".aux", ".toc", ".lof", ".lot", ".loa", ".out", ".bbl", ".nav", ".snm", ".vrb",
+    # Index, glossary and nomenclature inputs (TeX writes them) and outputs (TeX reads them).
+    ".idx", ".ind", ".glo", ".gls", ".acn", ".acr", ".slo", ".sls", ".nlo", ".nls",
+)  # fmt: skip
 _TRIVIAL_AUX_MAX_BYTES = 4096
 """TeX's boilerplate .aux is a few dozen bytes; anything larger is not checked line by line."""
 _TRIVIAL_AUX_LINE = re.compile(rb"^(?:\\relax|\\gdef \\@abspage@last\{\d+\})$")
@@ -138,7 +148,7 @@ def should_run_bibtex(
     """Run BibTeX unless a shipped .bbl would be overwritten by a run lacking its databases.
 
     Projects prepared for arXiv ship a ready .bbl and no .bib; BibTeX would replace it with
-    an empty one.
+    an empty one. ``databases`` are project paths (see ``project_relative``).
     """
     if not has_bbl:
         return True
@@ -157,11 +167,12 @@ def bibliography_due(
     aux: AuxFiles,
     bcf: bytes | None,
     *,
-    main_aux: str,
+    main: cmd.MainFile,
     project_paths: Sequence[str],
     done: str | None,
 ) -> BibliographyRun | None:
     """The bibliography run due after a pass, if any; ``done`` is the last run's signature."""
+    main_aux = cmd.output_names(main).aux
     biber = biber_signature(bcf)
     if biber is not None:
         return None if biber == done else BibliographyRun("biber", biber)
@@ -169,7 +180,137 @@ def bibliography_due(
     if bibtex is None or bibtex == done:
         return None
     has_bbl = f"{main_aux.removesuffix('.aux')}.bbl" in aux.listed
-    databases = bib_databases(aux.data.get(main_aux, b""))
+    databases = [project_relative(main, n) for n in bib_databases(aux.data.get(main_aux, b""))]
     if not should_run_bibtex(databases, project_paths, has_bbl):
         return None
     return BibliographyRun("bibtex", bibtex)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRun:
+    """An index processor run that is due: ``key`` names its input, ``signature`` the state
+    it ran on (it runs again only when that changes)."""
+
+    key: str
+    signature: str
+    argv: list[str]
+
+
+_SAFE_EXT = re.compile(r"^[A-Za-z0-9]{1,16}$")
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_SAFE_STYLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,100}\.(?:ist|xdy)$")
+_NEW_GLOSSARY = re.compile(
+    rb"^\\@newglossary\{(?P<name>[^}\n]*)\}\{(?P<log>[^}\n]*)\}"
+    rb"\{(?P<out>[^}\n]*)\}\{(?P<in>[^}\n]*)\}",
+    re.MULTILINE,
+)
+_IST_FILE = re.compile(rb"^\\@istfilename\{(?P<file>[^}\n]*)\}", re.MULTILINE)
+_GLS_ORDER = re.compile(rb"^\\@glsorder\{(?P<order>[^}\n]*)\}", re.MULTILINE)
+_XDY_LANGUAGE = re.compile(
+    rb"^\\@xdylanguage\{(?P<name>[^}\n]*)\}\{(?P<lang>[^}\n]*)\}", re.MULTILINE
+)
+_CODEPAGE = re.compile(rb"^\\@gls@codepage\{(?P<name>[^}\n]*)\}\{(?P<cp>[^}\n]*)\}", re.MULTILINE)
+_NOMENCL_STYLE = "nomencl.ist"
+
+
+def _digest(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _first(pattern: re.Pattern[bytes], data: bytes, group: str) -> str | None:
+    match = pattern.search(data)
+    return match.group(group).decode("utf-8", "replace").strip() if match else None
+
+
+def _index_style(main: cmd.MainFile, stem: str, project_paths: Sequence[str]) -> str | None:
+    """The author's .ist for index ``stem``: ``<stem>.ist`` shipped beside the main file, else
+    the only .ist the project ships there (latexmk users name it in their latexmkrc)."""
+    shipped = sorted(
+        p.rpartition("/")[2]
+        for p in project_paths
+        if p.endswith(".ist") and p.rpartition("/")[0] == main.folder
+    )
+    if f"{stem}.ist" in shipped:
+        return f"./{stem}.ist"
+    return f"./{shipped[0]}" if len(shipped) == 1 else None
+
+
+def _glossary_runs(main: cmd.MainFile, aux: AuxFiles, main_aux: bytes) -> list[ToolRun]:
+    """What makeglossaries would run, from the glossaries package's lines in the main .aux."""
+    style = _first(_IST_FILE, main_aux, "file")
+    if style is None or not _SAFE_STYLE.fullmatch(style):
+        return []
+    order_letter = _first(_GLS_ORDER, main_aux, "order") == "letter"
+    languages = {m.group("name"): m.group("lang") for m in _XDY_LANGUAGE.finditer(main_aux)}
+    codepages = {m.group("name"): m.group("cp") for m in _CODEPAGE.finditer(main_aux)}
+    runs: list[ToolRun] = []
+    for match in _NEW_GLOSSARY.finditer(main_aux):
+        exts = [match.group(g).decode("utf-8", "replace") for g in ("log", "out", "in")]
+        if not all(_SAFE_EXT.fullmatch(e) for e in exts):
+            continue
+        log_ext, out_ext, in_ext = exts
+        source = main.in_project(f"{main.job_name}.{in_ext}")
+        if source not in aux.listed:
+            continue
+        job = f"./{main.job_name}"
+        if style.endswith(".xdy"):
+            name = match.group("name")
+            language = languages.get(name, b"english").decode("utf-8", "replace")
+            codepage = codepages.get(name, b"utf8").decode("utf-8", "replace")
+            if not (_SAFE_WORD.fullmatch(language) and _SAFE_WORD.fullmatch(codepage)):
+                continue
+            argv = cmd.xindy_argv(
+                f"{job}.{in_ext}", f"{job}.{out_ext}", module=f"./{style}",
+                language=language, codepage=codepage, log=f"{job}.{log_ext}",
+            )  # fmt: skip
+        else:
+            argv = cmd.makeindex_argv(
+                f"{job}.{in_ext}", f"{job}.{out_ext}", style=f"./{style}", log=f"{job}.{log_ext}"
+            )
+            if order_letter:
+                argv.insert(1, "-l")
+        data = aux.data.get(source, b"")
+        runs.append(ToolRun(source, _digest(data, *argv), argv))
+    return runs
+
+
+def index_runs(
+    aux: AuxFiles,
+    main: cmd.MainFile,
+    *,
+    project_paths: Sequence[str],
+    done: Mapping[str, str],
+) -> list[ToolRun]:
+    """The index, glossary and nomenclature runs due after a pass (inputs beside the main
+    file that changed since their last run, ``done``: key -> signature)."""
+    runs: list[ToolRun] = []
+    main_aux = aux.data.get(main.in_project(f"{main.job_name}.aux"), b"")
+    glossaries = _glossary_runs(main, aux, main_aux)
+    glossary_inputs = {run.key for run in glossaries}
+    runs += glossaries
+    for path in sorted(aux.listed):
+        folder, _, name = path.rpartition("/")
+        if folder != main.folder or path in glossary_inputs:
+            continue
+        stem, _, ext = name.rpartition(".")
+        data = aux.data.get(path, b"")
+        if ext == "idx":
+            style = _index_style(main, stem, project_paths)
+            argv = cmd.makeindex_argv(f"./{name}", f"./{stem}.ind", style=style, log=None)
+        elif ext == "nlo" and stem == main.job_name:
+            argv = cmd.makeindex_argv(
+                f"./{name}", f"./{stem}.nls", style=_NOMENCL_STYLE, log=f"./{stem}.nlg"
+            )
+        else:
+            continue
+        runs.append(ToolRun(path, _digest(data, *argv), argv))
+    return [run for run in runs if done.get(run.key) != run.signature]
+
+
+def project_relative(main: cmd.MainFile, name: str) -> str:
+    """``name`` as TeX in the main file's folder sees it, as a project path (``..`` folded)."""
+    return posixpath.normpath(posixpath.join(main.folder, name)) if main.folder else name

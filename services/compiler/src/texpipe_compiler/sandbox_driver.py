@@ -96,9 +96,10 @@ def op_put(root: str, header: dict[str, Any], payload: bytes) -> Reply:
 
 def op_run(root: str, header: dict[str, Any], host: BinaryIO) -> Reply:
     cap = int(header["output_cap"])
+    folder = header.get("cwd", ".")
     proc = subprocess.Popen(
         header["argv"],
-        cwd=os.path.join(root, header.get("cwd", ".")),
+        cwd=root if folder == "." else os.path.join(root, *_parts(folder)),
         env=header["env"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

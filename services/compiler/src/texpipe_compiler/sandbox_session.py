@@ -143,10 +143,12 @@ class SandboxSession:
         await self._call({"op": "copytree", "source": source, "dest": dest}, _Ok, max_reply=0)
 
     async def run(
-        self, argv: Sequence[str], env: Mapping[str, str], *, output_cap: int
+        self, argv: Sequence[str], env: Mapping[str, str], *, output_cap: int, cwd: str = ""
     ) -> RunResult:
-        """Run a program in the project directory; its output is capped at ``output_cap``."""
-        header = {"op": "run", "argv": list(argv), "env": dict(env), "output_cap": output_cap}
+        """Run a program in ``cwd`` (a project folder, ``""`` for the root); its output is
+        capped at ``output_cap``."""
+        header = {"op": "run", "argv": list(argv), "env": dict(env), "output_cap": output_cap,
+                  "cwd": cwd or "."}  # fmt: skip
         reply, data = await self._call(header, _Ran, max_reply=output_cap)
         return RunResult(reply.exit, reply.signal, data, reply.truncated)
 

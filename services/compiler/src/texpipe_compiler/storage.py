@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
-from texpipe_contracts.v1 import ObjectRef, PdfRef, SourceBundleRef
+from texpipe_contracts.v1 import MAX_DIAGNOSTICS, Diagnostics, ObjectRef, PdfRef, SourceBundleRef
 from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
 
 from texpipe_compiler.cache_key import OutputKeys
@@ -19,6 +19,12 @@ from texpipe_compiler.outputs import PdfFacts
 PDF_TYPE = "application/pdf"
 LOG_TYPE = "text/plain; charset=utf-8"
 META_TYPE = "application/json"
+RECORD_MAX_BYTES = 2 * 1024 * 1024
+"""A cache record's size cap: a PDF and a log reference and up to MAX_DIAGNOSTICS entries of
+at most 1524 characters (file and message), at most 4 bytes each in UTF-8 JSON: 1.3 MB."""
+MEMO_DIAGNOSTICS = 10 * MAX_DIAGNOSTICS
+"""How many diagnostics the memo holds in all: 2000 entries, about 13 MB if every one had the
+longest file name and message in 4-byte characters (a few hundred KB as logs usually are)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +33,8 @@ class CachedResult:
 
     pdf: PdfRef
     log: ObjectRef | None
+    diagnostics: Diagnostics | None
+    """None when the record was written before records kept them."""
 
 
 class OutputStore:
@@ -34,26 +42,33 @@ class OutputStore:
 
     Cache entries this process wrote or found recently are remembered for ``memo_ttl_s``, so
     that a repeated request is answered without a round trip to S3; S3 stays the truth and
-    the memo is bounded in age and size.
+    the memo is bounded in age, in entries and in the diagnostics it holds.
     """
 
     def __init__(self, store: S3Store, *, memo_ttl_s: float = 60.0, memo_size: int = 4096) -> None:
         self._store = store
         self._memo: OrderedDict[str, tuple[float, CachedResult]] = OrderedDict()
         self._memo_ttl_s, self._memo_size = memo_ttl_s, memo_size
+        self._memo_diagnostics = 0
 
     def _remember(self, keys: OutputKeys, result: CachedResult) -> None:
+        self._forget(keys.meta)
         self._memo[keys.meta] = (time.monotonic() + self._memo_ttl_s, result)
-        self._memo.move_to_end(keys.meta)
-        while len(self._memo) > self._memo_size:
-            self._memo.popitem(last=False)
+        self._memo_diagnostics += _diagnostic_count(result)
+        while len(self._memo) > self._memo_size or self._memo_diagnostics > MEMO_DIAGNOSTICS:
+            self._forget(next(iter(self._memo)))
+
+    def _forget(self, key: str) -> None:
+        entry = self._memo.pop(key, None)
+        if entry is not None:
+            self._memo_diagnostics -= _diagnostic_count(entry[1])
 
     def _recall(self, keys: OutputKeys) -> CachedResult | None:
         entry = self._memo.get(keys.meta)
         if entry is None:
             return None
         if entry[0] < time.monotonic():
-            del self._memo[keys.meta]
+            self._forget(keys.meta)
             return None
         return entry[1]
 
@@ -87,7 +102,9 @@ class OutputStore:
 
     async def _read_record(self, keys: OutputKeys) -> CachedResult | None:
         try:
-            raw = await self._store.get(keys.meta, max_bytes=64 * 1024)
+            raw = await self._store.get(keys.meta, max_bytes=RECORD_MAX_BYTES)
+        except ObjectTooLargeError:
+            return None  # not a record this compiler wrote: a miss, the compile rewrites it
         except ClientError as exc:
             if is_missing(exc):
                 return None
@@ -96,9 +113,11 @@ class OutputStore:
             data = json.loads(raw)
             pdf = PdfRef.model_validate(data["pdf"])
             log = ObjectRef.model_validate(data["log"]) if data.get("log") else None
+            listed = data.get("diagnostics")
+            diagnostics = Diagnostics.model_validate(listed) if listed is not None else None
         except (ValueError, KeyError, TypeError, ValidationError):
             return None  # an unreadable record is a miss: the compile rewrites it
-        return CachedResult(pdf, log)
+        return CachedResult(pdf, log, diagnostics)
 
     async def save_log(self, keys: OutputKeys, text: str) -> ObjectRef:
         """Store the (sanitized) log."""
@@ -111,8 +130,26 @@ class OutputStore:
         await self._store.put(keys.pdf, data, content_type=PDF_TYPE, sha256=facts.sha256)
         return PdfRef(key=keys.pdf, size=facts.size, sha256=facts.sha256, pages=facts.pages)
 
-    async def save_record(self, keys: OutputKeys, pdf: PdfRef, log: ObjectRef | None) -> None:
-        """Written last: its presence means the PDF and log are complete (the cache entry)."""
-        record = {"pdf": pdf.model_dump(mode="json"), "log": log and log.model_dump(mode="json")}
-        await self._store.put(keys.meta, json.dumps(record).encode(), content_type=META_TYPE)
-        self._remember(keys, CachedResult(pdf, log))
+    async def save_record(
+        self,
+        keys: OutputKeys,
+        pdf: PdfRef,
+        log: ObjectRef | None,
+        diagnostics: Diagnostics | None,
+    ) -> None:
+        """Written last: its presence means the PDF and log are complete (the cache entry).
+
+        The record keeps the compile's diagnostics, so that a cache hit reports them too.
+        """
+        record = {
+            "pdf": pdf.model_dump(mode="json"),
+            "log": log and log.model_dump(mode="json"),
+            "diagnostics": diagnostics and diagnostics.model_dump(mode="json"),
+        }
+        data = json.dumps(record, ensure_ascii=False).encode()
+        await self._store.put(keys.meta, data, content_type=META_TYPE)
+        self._remember(keys, CachedResult(pdf, log, diagnostics))
+
+
+def _diagnostic_count(result: CachedResult) -> int:
+    return len(result.diagnostics.items) if result.diagnostics is not None else 0

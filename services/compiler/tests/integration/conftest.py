@@ -120,7 +120,7 @@ async def runner(
     launcher: SandboxLauncher, luatex_cache_dir: Path, sandbox_uid: int | None
 ) -> AsyncIterator[LatexRunner]:
     """A LaTeX runner with the luaotfload cache prepared as the service prepares it."""
-    latex_runner = LatexRunner(launcher, runner_limits(), source_date_epoch=0)
+    latex_runner = LatexRunner(launcher, runner_limits())
     assert await font_cache.prepare_luatex_cache(launcher, luatex_cache_dir, sandbox_uid)
     latex_runner.use_luatex_cache(font_cache.MOUNT_POINT)
     yield latex_runner

@@ -3,18 +3,21 @@
 (Every corpus document is compiled through the running service in test_compiler_service.)
 """
 
+import secrets
 import time
 
 from compiler_helpers import (  # type: ignore[import-not-found]
     CORPUS,
+    SHARED,
     processes_of,
     project_files,
     raw_tar,
     submit,
 )
+from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.compile_manager import CompileManager
 from texpipe_contracts.errors import ErrorCode
-from texpipe_contracts.v1 import Engine, Outcome
+from texpipe_contracts.v1 import Diagnostic, Engine, Outcome, Severity
 from texpipe_servicekit.s3 import S3Store
 
 SLOW_TIMEOUT_MS = 3000
@@ -45,3 +48,44 @@ async def test_a_second_request_for_the_same_source_is_a_cache_hit(
     assert time.monotonic() - started < 0.5
     assert second.pdf == first.pdf
     assert second.log == first.log
+
+
+async def test_the_real_error_is_reported_not_typeset_text_shaped_like_one(
+    manager: CompileManager, s3_store: S3Store
+) -> None:
+    bundle = raw_tar(project_files(SHARED / "corpus-real" / "error-location"))
+    result = await submit(manager, s3_store, bundle, Engine.PDFLATEX)
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None
+    assert (result.error.file, result.error.line) == ("main.tex", 7)
+    assert "Undefined control sequence" in result.error.message
+    assert result.diagnostics is not None
+    assert [(d.severity, d.file, d.line) for d in result.diagnostics.items] == [
+        (Severity.BADBOX, "main.tex", 4),
+        (Severity.ERROR, "main.tex", 7),
+    ]
+
+
+async def test_a_cache_hit_reports_the_diagnostics_of_the_compile_it_saved(
+    manager: CompileManager, s3_store: S3Store
+) -> None:
+    source = (
+        "\\documentclass{article}\n\\begin{document}\n"
+        f"Unique {secrets.token_hex(6)}, see~\\ref{{nowhere}}.\n\\end{{document}}\n"
+    )
+    bundle = raw_tar([ProjectFile("main.tex", source.encode())])
+    first = await submit(manager, s3_store, bundle, Engine.PDFLATEX)
+    second = await submit(manager, s3_store, bundle, Engine.PDFLATEX)
+    assert first.outcome is Outcome.SUCCEEDED
+    assert second.cache_hit
+    assert first.diagnostics is not None
+    assert (
+        Diagnostic(
+            severity=Severity.WARNING,
+            file="main.tex",
+            line=3,
+            message="Reference `nowhere' on page 1 undefined on input line 3.",
+        )
+        in first.diagnostics.items
+    )
+    assert second.diagnostics == first.diagnostics

@@ -49,8 +49,12 @@ async def test_the_same_source_gives_a_byte_identical_pdf(
     folder: str, engine: Engine, runner: LatexRunner, sandbox_uid: int | None
 ) -> None:
     files = project_files(CORPUS / folder)
-    first = await runner.compile(files, "main.tex", engine, uid=sandbox_uid, cpu_s=60)
-    second = await runner.compile(files, "main.tex", engine, uid=sandbox_uid, cpu_s=60)
+    first = await runner.compile(
+        files, "main.tex", engine, uid=sandbox_uid, cpu_s=60, source_date_epoch=0
+    )
+    second = await runner.compile(
+        files, "main.tex", engine, uid=sandbox_uid, cpu_s=60, source_date_epoch=0
+    )
     assert first.status is RunStatus.OK
     assert first.pdf is not None
     assert first.pdf == second.pdf

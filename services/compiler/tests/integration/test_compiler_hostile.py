@@ -33,7 +33,7 @@ ENV_SECRET_NAME = "TEXPIPE_TEST_SERVICE_SECRET"
 # What each case of the shared hostile corpus may end as (its first line says why).
 ALLOWED = {
     "infinite-loop": {Outcome.TIMED_OUT},
-    "latexmkrc-in-project": {Outcome.REJECTED},
+    "latexmkrc-in-project": {Outcome.SUCCEEDED},  # accepted as data, never executed
     "million-pages": {Outcome.FAILED, Outcome.TIMED_OUT},
 }
 
@@ -181,7 +181,7 @@ async def test_an_output_swapped_for_a_link_never_leaves_the_sandbox(
 ) -> None:
     body = (
         r"\directlua{luatexbase.add_to_callback('wrapup_run', function()"
-        r" os.remove('output.pdf') lfs.link('/etc/texmf/web2c/texmf.cnf', 'output.pdf', true)"
+        r" os.remove('main.pdf') lfs.link('/etc/texmf/web2c/texmf.cnf', 'main.pdf', true)"
         r" end, 'swap')} Swapped."
     )
     result = await submit(manager, s3_store, raw_tar(tex(body)), Engine.LUALATEX)
@@ -240,18 +240,8 @@ async def test_nothing_outside_the_work_tmpfs_is_writable(
         ),
         ("dot-dot", raw_tar([*tex("x"), ProjectFile("../evil.tex", b"x")]), "main.tex"),
         ("absolute", raw_tar([*tex("x"), ProjectFile("/tmp/texpipe-pwned", b"x")]), "main.tex"),
-        ("latexmkrc", raw_tar([*tex("x"), ProjectFile(".latexmkrc", b"system('id')")]), "main.tex"),
-        (
-            "texmf-cnf",
-            raw_tar([*tex("x"), ProjectFile("texmf.cnf", b"openin_any = a")]),
-            "main.tex",
-        ),
-        (
-            "option-like-name",
-            raw_tar([ProjectFile("-shell-escape.tex", b"x"), *tex("x")]),
-            "main.tex",
-        ),
-        ("backtick-name", raw_tar([ProjectFile("a`id`.tex", b"x"), *tex("x")]), "main.tex"),
+        ("case-collision", raw_tar([*tex("x"), ProjectFile("MAIN.tex", b"x")]), "main.tex"),
+        ("control-char", raw_tar([*tex("x"), ProjectFile("a\rb.tex", b"x")]), "main.tex"),
         ("missing-main", raw_tar(tex("x")), "other.tex"),
         ("not-a-tar", b"\x1f\x8b not a tar at all", "main.tex"),
     ],
@@ -269,3 +259,30 @@ async def test_unsafe_bundle_is_rejected(
     assert result.error is not None
     assert result.error.code is ErrorCode.SOURCE_REJECTED
     assert not PWNED.exists()
+
+
+WRITE18 = r"\immediate\write18{touch /tmp/texpipe-pwned}Inert."
+INERT_NAMES = {
+    "latexmkrc": ([ProjectFile(".latexmkrc", b"system('touch /tmp/texpipe-pwned');")], "main.tex"),
+    "texmf-cnf": ([ProjectFile("texmf.cnf", b"shell_escape = t\nopenin_any = a\n")], "main.tex"),
+    "option-like-names": (
+        [ProjectFile("-shell-escape.tex", tex(WRITE18)[0].data), ProjectFile("--help.tex", b"x")],
+        "-shell-escape.tex",
+    ),
+    "shell-like-names": (
+        [ProjectFile("a`touch /tmp/texpipe-pwned`.tex", b"x"), ProjectFile("$(id) x.tex", b"y")],
+        "main.tex",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INERT_NAMES))
+async def test_unusual_names_and_build_files_are_inert_data(
+    name: str, secret: str, manager: CompileManager, s3_store: S3Store, sandbox_uids: range
+) -> None:
+    """What authors may ship (a latexmkrc, odd names) is accepted, compiled, never run."""
+    extra, main_file = INERT_NAMES[name]
+    files = [*tex(WRITE18), *extra]
+    result = await submit(manager, s3_store, raw_tar(files), Engine.PDFLATEX, main_file=main_file)
+    assert result.outcome is Outcome.SUCCEEDED, (name, result.error)
+    await assert_contained(s3_store, result, secret, sandbox_uids)

@@ -45,9 +45,7 @@ async def test_huge_auxiliary_files_neither_block_the_loop_nor_end_the_passes(
     runner: LatexRunner, launcher: SandboxLauncher, sandbox_uid: int | None
 ) -> None:
     limits = dataclasses.replace(runner_limits(), max_passes=2, max_aux_total_bytes=8 * MiB)
-    bounded = LatexRunner(
-        launcher, limits, source_date_epoch=0, luatex_cache=font_cache.MOUNT_POINT
-    )
+    bounded = LatexRunner(launcher, limits, luatex_cache=font_cache.MOUNT_POINT)
     stop = asyncio.Event()
     ticker = asyncio.create_task(_max_lag(stop))
     try:
@@ -57,6 +55,7 @@ async def test_huge_auxiliary_files_neither_block_the_loop_nor_end_the_passes(
             Engine.LUALATEX,
             uid=sandbox_uid,
             cpu_s=60,
+            source_date_epoch=0,
         )
     finally:
         stop.set()

@@ -223,13 +223,11 @@ def _fds(pid: int) -> dict[int, str]:
 async def _lualatex(
     launcher: SandboxLauncher, uid: int | None, body: str, *, cpu_s: int = 60
 ) -> tuple[RunStatus, str, LimitHit | None]:
-    runner = LatexRunner(
-        launcher, runner_limits(), source_date_epoch=0, luatex_cache=font_cache.MOUNT_POINT
-    )
+    runner = LatexRunner(launcher, runner_limits(), luatex_cache=font_cache.MOUNT_POINT)
     source = f"\\documentclass{{article}}\n\\begin{{document}}\n{body}\n\\end{{document}}\n"
     outcome = await runner.compile(
         [ProjectFile("main.tex", source.encode())], "main.tex", Engine.LUALATEX,
-        uid=uid, cpu_s=cpu_s,
+        uid=uid, source_date_epoch=0, cpu_s=cpu_s,
     )  # fmt: skip
     return outcome.status, outcome.log.decode("utf-8", "replace"), outcome.limit
 
@@ -322,11 +320,11 @@ async def test_a_busy_loop_ends_at_its_cpu_limit(
     launcher: SandboxLauncher, sandbox_uid: int | None
 ) -> None:
     """No wall clock here: RLIMIT_CPU alone ends the engine (SIGXCPU)."""
-    runner = LatexRunner(launcher, runner_limits(), source_date_epoch=0)
+    runner = LatexRunner(launcher, runner_limits())
     source = b"\\documentclass{article}\\begin{document}\\def\\x{\\x}\\x\\end{document}\n"
     outcome = await runner.compile(
         [ProjectFile("main.tex", source)], "main.tex", Engine.PDFLATEX,
-        uid=sandbox_uid, cpu_s=2,
+        uid=sandbox_uid, source_date_epoch=0, cpu_s=2,
     )  # fmt: skip
     assert outcome.status is RunStatus.CPU_LIMIT
 
@@ -340,7 +338,9 @@ async def test_a_project_cannot_replace_the_engines_format_or_font_map(
         ProjectFile("pdftex.map", b"cmr10 cmr10 <./evil.pfb\n"),
         ProjectFile("texmf.cnf", b"openin_any = a\n"),
     ]
-    outcome = await runner.compile(files, "main.tex", Engine.PDFLATEX, uid=sandbox_uid, cpu_s=60)
+    outcome = await runner.compile(
+        files, "main.tex", Engine.PDFLATEX, uid=sandbox_uid, source_date_epoch=0, cpu_s=60
+    )
     log = outcome.log.decode("utf-8", "replace")
     assert outcome.status is RunStatus.OK, log[-2000:]
     assert "./pdftex.map" not in log
@@ -356,7 +356,7 @@ async def test_log_and_output_are_capped(runner: LatexRunner, sandbox_uid: int |
     source = b"\\documentclass{article}\\begin{document}" + body + b"\\end{document}\n"
     outcome = await runner.compile(
         [ProjectFile("main.tex", source)], "main.tex", Engine.LUALATEX,
-        uid=sandbox_uid, cpu_s=60,
+        uid=sandbox_uid, source_date_epoch=0, cpu_s=60,
     )  # fmt: skip
     assert outcome.status is RunStatus.OK
     assert len(outcome.log) == limits.max_log_bytes  # 7 MiB written, 4 MiB kept
@@ -381,7 +381,9 @@ async def test_biber_runs_without_procfs(
     runner: LatexRunner, sandbox_uid: int | None, engine: Engine
 ) -> None:
     files = [ProjectFile("main.tex", BIBLATEX), ProjectFile("refs.bib", REFS)]
-    outcome = await runner.compile(files, "main.tex", engine, uid=sandbox_uid, cpu_s=60)
+    outcome = await runner.compile(
+        files, "main.tex", engine, uid=sandbox_uid, source_date_epoch=0, cpu_s=60
+    )
     log = outcome.log.decode("utf-8", "replace")
     assert outcome.status is RunStatus.OK, log[-2000:]
     assert "Citation 'knuth'" not in log  # resolved: biber ran and its .bbl was read

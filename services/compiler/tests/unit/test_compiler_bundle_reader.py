@@ -25,6 +25,12 @@ def tar_of(*members: tuple[str, bytes | None, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def test_unusual_names_and_build_files_are_plain_data() -> None:
+    names = ["latexmkrc", ".latexmkrc", "Sparse DGI/x y.tex", "-x.tex", "Übung (1).tex"]
+    files = read_bundle(build_bundle(dict.fromkeys(names, b"x")).data, LIMITS)
+    assert sorted(f.path for f in files) == sorted(names)
+
+
 def test_a_contract_bundle_reads_back_file_by_file() -> None:
     bundle = build_bundle({"main.tex": b"hello", "chapters/a.tex": b"a"})
     files = read_bundle(bundle.data, LIMITS)
@@ -42,11 +48,9 @@ def test_a_contract_bundle_reads_back_file_by_file() -> None:
         ((("/etc/x.tex", b"x", tarfile.REGTYPE),), "absolute"),
         ((("../x.tex", b"x", tarfile.REGTYPE),), "'..'"),
         ((("a/../../x.tex", b"x", tarfile.REGTYPE),), "outside"),
-        ((("latexmkrc", b"x", tarfile.REGTYPE),), "latexmkrc"),
-        (((".latexmkrc", b"x", tarfile.REGTYPE),), "latexmkrc"),
-        ((("sub/texmf.cnf", b"x", tarfile.REGTYPE),), "texmf.cnf"),
-        ((("-shell-escape.tex", b"x", tarfile.REGTYPE),), "must not start"),
-        ((("a`id`.tex", b"x", tarfile.REGTYPE),), "only letters"),
+        ((("a\\b.tex", b"x", tarfile.REGTYPE),), "backslash"),
+        ((("a\rb.tex", b"x", tarfile.REGTYPE),), "control character"),
+        ((("A.tex", b"x", tarfile.REGTYPE), ("a.tex", b"y", tarfile.REGTYPE)), "letter case"),
         ((("a.tex", b"x", tarfile.REGTYPE), ("a.tex", b"y", tarfile.REGTYPE)), "twice"),
         ((("a", b"x", tarfile.REGTYPE), ("a/b.tex", b"y", tarfile.REGTYPE)), "both a file"),
         ((("big.tex", b"x" * 1001, tarfile.REGTYPE),), "exceed 1000 bytes"),

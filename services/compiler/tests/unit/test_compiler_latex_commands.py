@@ -7,7 +7,7 @@ from texpipe_contracts.v1 import Engine
 
 @pytest.mark.parametrize("engine", [Engine.PDFLATEX, Engine.XELATEX, Engine.LUALATEX])
 def test_every_engine_runs_safe_and_non_interactive(engine: Engine) -> None:
-    argv = cmd.engine_argv(engine, "main.tex")
+    argv = cmd.engine_argv(engine, cmd.MainFile("main.tex"))
     for flag in (
         "-no-shell-escape",
         "-interaction=nonstopmode",
@@ -15,32 +15,41 @@ def test_every_engine_runs_safe_and_non_interactive(engine: Engine) -> None:
         "-file-line-error",
     ):
         assert flag in argv
-    assert "-jobname=output" in argv
+    assert not any(a.startswith("-jobname") for a in argv), "the job name is the file's own"
     assert argv[-1] == "./main.tex", "the main file can never be read as an option"
     assert not any("shell-escape" in a and a != "-no-shell-escape" for a in argv)
 
 
 def test_lualatex_has_no_sockets() -> None:
-    assert "--nosocket" in cmd.engine_argv(Engine.LUALATEX, "main.tex")
+    assert "--nosocket" in cmd.engine_argv(Engine.LUALATEX, cmd.MainFile("main.tex"))
 
 
 def test_tectonic_is_untrusted_offline_and_keeps_its_log() -> None:
-    argv = cmd.engine_argv(Engine.TECTONIC, "paper/main.tex")
+    argv = cmd.engine_argv(Engine.TECTONIC, cmd.MainFile("paper/main.tex"))
     assert argv[0] == cmd.TECTONIC_BIN
     assert {"--untrusted", "--only-cached", "--keep-logs"} <= set(argv)
     assert argv[argv.index("--bundle") + 1] == cmd.TECTONIC_BUNDLE
-    assert argv[-1] == "./paper/main.tex"
+    assert argv[-1] == "./main.tex", "it runs in the main file's folder"
 
 
-def test_output_names_follow_the_fixed_job_name_except_for_tectonic() -> None:
-    assert cmd.output_names(Engine.PDFLATEX, "paper/main.tex").pdf == "output.pdf"
-    assert cmd.output_names(Engine.TECTONIC, "paper/thesis.tex").pdf == "thesis.pdf"
-    assert cmd.output_names(Engine.TECTONIC, "paper/thesis.tex").log == "thesis.log"
+def test_outputs_are_named_after_the_main_file_beside_it() -> None:
+    main = cmd.MainFile("paper/My Thesis.tex")
+    assert (main.folder, main.name, main.job_name) == ("paper", "My Thesis.tex", "My Thesis")
+    names = cmd.output_names(main)
+    assert (names.pdf, names.log) == ("paper/My Thesis.pdf", "paper/My Thesis.log")
+    assert cmd.output_names(cmd.MainFile("thesis.tex")).aux == "thesis.aux"
+    assert cmd.bibtex_argv(main) == ["bibtex", "My Thesis"]
+
+
+def test_index_processors_read_files_by_dot_slash_paths() -> None:
+    argv = cmd.makeindex_argv("./-x.idx", "./-x.ind", style=None, log=None)
+    assert argv[-1] == "./-x.idx"
+    assert argv[argv.index("-o") + 1] == "./-x.ind"
 
 
 def test_the_environment_is_built_from_nothing() -> None:
     env = cmd.tex_environment(1234)
-    assert env["openin_any"] == env["openout_any"] == "p"
+    assert env["openin_any"] == env["openout_any"] == "r", "no dot files; the sandbox bounds"
     assert env["shell_escape"] == "f"
     assert env["SOURCE_DATE_EPOCH"] == "1234"
     assert env["FORCE_SOURCE_DATE"] == "1"

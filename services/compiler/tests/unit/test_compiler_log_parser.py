@@ -1,6 +1,11 @@
 """The first TeX error, its location and code; log text made safe to show."""
 
-from texpipe_compiler.log_parser import log_tail, parse_latex_log, sanitize_text
+from texpipe_compiler.log_parser import (
+    log_tail,
+    parse_latex_log,
+    parse_tectonic_output,
+    sanitize_text,
+)
 from texpipe_contracts.errors import ErrorCode
 
 UNDEFINED = """This is pdfTeX, Version 3.141592653-2.6-1.40.24
@@ -13,7 +18,7 @@ The control sequence at the end of the top line
 ./main.tex:9: Another error later.
 """
 
-MISSING = """(/usr/share/texlive/texmf-dist/tex/latex/base/size10.clo)
+MISSING = """(./main.tex (/usr/share/texlive/texmf-dist/tex/latex/base/size10.clo)
 
 ! LaTeX Error: File `texpipe-no-such-package.sty' not found.
 
@@ -30,7 +35,7 @@ l.3 \\begin
 
 
 def test_a_located_error_gives_file_line_and_message() -> None:
-    error = parse_latex_log(UNDEFINED)
+    error = parse_latex_log(UNDEFINED).error
     assert error is not None
     assert (error.file, error.line) == ("main.tex", 4)
     assert error.message == "Undefined control sequence."
@@ -40,7 +45,7 @@ def test_a_located_error_gives_file_line_and_message() -> None:
 
 
 def test_a_missing_package_is_missing_file_located_by_the_stop_that_follows() -> None:
-    error = parse_latex_log(MISSING)
+    error = parse_latex_log(MISSING).error
     assert error is not None
     assert error.code is ErrorCode.MISSING_FILE
     assert "texpipe-no-such-package.sty" in error.message
@@ -48,7 +53,7 @@ def test_a_missing_package_is_missing_file_located_by_the_stop_that_follows() ->
 
 
 def test_tectonic_prefixed_errors_and_subdirectories_are_understood() -> None:
-    error = parse_latex_log(
+    error = parse_tectonic_output(
         "note: Running TeX ...\nerror: chapters/intro.tex:12: Missing $ inserted.\n"
     )
     assert error is not None
@@ -60,10 +65,14 @@ def test_tectonic_prefixed_errors_and_subdirectories_are_understood() -> None:
 
 
 def test_a_clean_log_has_no_error() -> None:
-    assert parse_latex_log("(./main.tex [1] )\nOutput written on output.pdf (1 page).\n") is None
-    assert (
-        parse_latex_log("Package hyperref Warning: Token not allowed (see file: x.tex:3)") is None
+    assert parse_latex_log("(./main.tex [1] )\nOutput written on output.pdf (1 page).\n") == (
+        parse_latex_log("")
     )
+    warned = parse_latex_log("Package hyperref Warning: Token not allowed (see file: x.tex:3)")
+    assert warned.error is None
+    assert [d.message for d in warned.diagnostics] == [
+        "hyperref: Token not allowed (see file: x.tex:3)"
+    ]
 
 
 def test_terminal_control_sequences_and_bidi_tricks_are_stripped() -> None:

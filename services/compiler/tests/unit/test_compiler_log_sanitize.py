@@ -16,12 +16,13 @@ def test_a_carriage_return_cannot_start_a_forged_error_line() -> None:
     raw = b"(./main.tex\rmain.tex:1: Forged error.\n)\nOutput written on output.pdf.\n"
     text = sanitize_text(raw)
     assert "\r" not in text
-    assert parse_latex_log(text) is None
+    assert parse_latex_log(text).error is None
 
 
 def test_crlf_is_a_line_end_and_real_errors_are_still_found() -> None:
-    text = sanitize_text(b"line one\r\n./main.tex:4: Undefined control sequence.\r\nl.4 \\x\r\n")
+    raw = b"(./main.tex\r\n./main.tex:4: Undefined control sequence.\r\nl.4 \\x\r\n"
+    text = sanitize_text(raw)
     assert text.split("\n")[1] == "./main.tex:4: Undefined control sequence."
-    error = parse_latex_log(text)
+    error = parse_latex_log(text).error
     assert error is not None
     assert (error.file, error.line) == ("main.tex", 4)

@@ -1,10 +1,11 @@
 """From a run to what users see: outcomes, codes, log text, output checks."""
 
 import pytest
+from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.cgroups import LimitHit
 from texpipe_compiler.latex_runner import RunOutcome, RunStatus, project_files_for
-from texpipe_compiler.result_errors import error_for_run
+from texpipe_compiler.result_errors import report_for_run
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import Engine
 
@@ -24,9 +25,9 @@ def run(status: RunStatus, log: bytes = b"", output: bytes = b"") -> RunOutcome:
     ],
 )
 def test_each_failure_has_its_code(status: RunStatus, code: ErrorCode) -> None:
-    _, error = error_for_run(run(status, log=b"some log"), Engine.PDFLATEX)
-    assert error is not None
-    assert error.code is code
+    report = report_for_run(run(status, log=b"some log"), Engine.PDFLATEX)
+    assert report.error is not None
+    assert report.error.code is code
 
 
 @pytest.mark.parametrize(
@@ -34,43 +35,53 @@ def test_each_failure_has_its_code(status: RunStatus, code: ErrorCode) -> None:
 )
 def test_a_kernel_limit_says_which(limit: LimitHit, word: str) -> None:
     outcome = RunOutcome(RunStatus.RESOURCE_LIMIT, None, b"", b"", 1, limit)
-    _, error = error_for_run(outcome, Engine.LUALATEX)
+    error = report_for_run(outcome, Engine.LUALATEX).error
     assert error is not None
     assert f"its {word} limit" in error.message
 
 
 def test_a_failed_run_reports_the_first_error_from_the_log_without_control_sequences() -> None:
-    log = b"\x1b[31m./main.tex:4: Undefined control sequence.\x1b[0m\nl.4 \\oops\n"
-    text, error = error_for_run(run(RunStatus.FAILED, log=log), Engine.PDFLATEX)
-    assert "\x1b" not in text
+    log = b"(./main.tex\n\x1b[31m./main.tex:4: Undefined control sequence.\x1b[0m\nl.4 \\oops\n"
+    report = report_for_run(run(RunStatus.FAILED, log=log), Engine.PDFLATEX)
+    error = report.error
+    assert "\x1b" not in report.log_text
     assert error is not None
     assert (error.file, error.line, error.code) == ("main.tex", 4, ErrorCode.LATEX_ERROR)
 
 
 def test_tectonic_errors_come_from_its_output() -> None:
     output = b"error: main.tex:4: Undefined control sequence\n"
-    _, error = error_for_run(
+    error = report_for_run(
         run(RunStatus.FAILED, log=b"! Undefined control sequence.\nl.4 x\n", output=output),
         Engine.TECTONIC,
-    )
+    ).error
     assert error is not None
     assert (error.file, error.line) == ("main.tex", 4)
 
 
-def test_shipped_outputs_are_dropped_and_a_shipped_bbl_serves_the_job_name() -> None:
+def test_shipped_outputs_are_dropped_and_a_shipped_bbl_is_kept() -> None:
     files = [
-        ProjectFile("main.tex", b"x"),
-        ProjectFile("main.bbl", b"bbl"),
-        ProjectFile("output.pdf", b"stale"),
-        ProjectFile("output.log", b"stale"),
+        ProjectFile("paper/main.tex", b"x"),
+        ProjectFile("paper/main.bbl", b"bbl"),
+        ProjectFile("paper/main.pdf", b"stale"),
+        ProjectFile("paper/main.log", b"stale"),
+        ProjectFile("main.pdf", b"a figure"),
     ]
-    kept = {f.path: f.data for f in project_files_for(Engine.PDFLATEX, "main.tex", files)}
-    assert kept == {"main.tex": b"x", "main.bbl": b"bbl", "output.bbl": b"bbl"}
-    tectonic = {
-        f.path
-        for f in project_files_for(
-            Engine.TECTONIC, "main.tex", [*files, ProjectFile("main.pdf", b"s")]
-        )
-    }
-    assert "main.pdf" not in tectonic
-    assert "output.bbl" not in tectonic
+    kept = {f.path: f.data for f in project_files_for(cmd.MainFile("paper/main.tex"), files)}
+    assert kept == {"paper/main.tex": b"x", "paper/main.bbl": b"bbl", "main.pdf": b"a figure"}
+
+
+def test_every_run_with_a_log_carries_its_diagnostics() -> None:
+    log = (
+        b"(./main.tex\nLaTeX Warning: Citation `x' on page 1 undefined on input line 3.\n\n"
+        b"Overfull \\hbox (2.0pt too wide) in paragraph at lines 5--6\n[]\\OT1/cmr/m/n/10 x\n\n"
+    )
+    for status in (RunStatus.OK, RunStatus.CPU_LIMIT, RunStatus.FAILED):
+        diagnostics = report_for_run(run(status, log=log), Engine.PDFLATEX).diagnostics
+        assert diagnostics is not None
+        assert [(d.severity.value, d.file, d.line) for d in diagnostics.items] == [
+            ("warning", "main.tex", 3),
+            ("badbox", "main.tex", 5),
+        ]
+    aborted = report_for_run(run(RunStatus.ABORTED, output=b"sandbox died"), Engine.PDFLATEX)
+    assert aborted.diagnostics is None

@@ -20,12 +20,13 @@ OUTBOX_CHANNEL = "texpipe_outbox"
 # inserted when the document is not the tenant's, or when the idempotency key was used before.
 _INSERT_JOB = f"""
 WITH doc AS (
-    SELECT d.id, d.current_revision, r.engine FROM documents d
+    SELECT d.id, d.current_revision, r.engine, r.engine_source FROM documents d
     JOIN revisions r ON r.document_id = d.id AND r.revision = d.current_revision
     WHERE d.id = $3 AND d.tenant_id = $4
 ), job AS (
-    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, timeout_ms, idempotency_key)
-    SELECT $1, $4, doc.id, doc.current_revision, doc.engine, $5, $6 FROM doc
+    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, engine_source, timeout_ms,
+                      idempotency_key)
+    SELECT $1, $4, doc.id, doc.current_revision, doc.engine, doc.engine_source, $5, $6 FROM doc
     ON CONFLICT (document_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 ), queued AS (
@@ -63,7 +64,7 @@ WITH req AS (
         AS r (job_id, message_id, document_id, tenant_id)
 ), doc AS (
     SELECT req.job_id, req.message_id, req.tenant_id, d.id AS document_id, d.current_revision,
-           r.engine,
+           r.engine, r.engine_source,
            CASE WHEN d.pdf_revision = d.current_revision THEN d.pdf_job_id
                 ELSE (SELECT l.id FROM (
                           SELECT j.id, j.revision, j.state FROM jobs j
@@ -74,8 +75,8 @@ WITH req AS (
     JOIN documents d ON d.id = req.document_id AND d.tenant_id = req.tenant_id
     JOIN revisions r ON r.document_id = d.id AND r.revision = d.current_revision
 ), job AS (
-    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, timeout_ms)
-    SELECT job_id, tenant_id, document_id, current_revision, engine, $5 FROM doc
+    INSERT INTO jobs (id, tenant_id, document_id, revision, engine, engine_source, timeout_ms)
+    SELECT job_id, tenant_id, document_id, current_revision, engine, engine_source, $5 FROM doc
     WHERE reuse_id IS NULL
     RETURNING id, state
 ), queued AS (
@@ -176,15 +177,20 @@ _RECORD_RESULT = f"""
 UPDATE jobs SET state = $2, finished_at = now(), result_message_id = $3,
     error_code = $4, error_message = $5, error_file = $6, error_line = $7, error_excerpt = $8,
     log_key = $9, log_size = $10, pdf_key = $11, pdf_sha256 = $12, pdf_size = $13,
-    pdf_pages = $14, duration_ms = $15, engine_version = $16, cache_hit = $17
+    pdf_pages = $14, duration_ms = $15, engine_version = $16, cache_hit = $17,
+    diagnostics = $18::jsonb
 WHERE id = $1
 RETURNING pg_notify('{JOB_FINAL_CHANNEL}', id::text)
 """
 
 
 async def record_result(conn: Conn, *, result: CompileCompleted, state: str) -> None:
-    """Write the result onto its job, in ``state``, and wake the job's long-polls."""
-    err, log, pdf = result.error, result.log, result.pdf
+    """Write the result onto its job, in ``state``, and wake the job's long-polls.
+
+    The diagnostics are stored as the contract's JSON (bounded there: at most
+    ``MAX_DIAGNOSTICS`` entries), NULL when the result has none.
+    """
+    err, log, pdf, listed = result.error, result.log, result.pdf, result.diagnostics
     await conn.execute(
         _RECORD_RESULT,
         result.job_id,
@@ -204,6 +210,7 @@ async def record_result(conn: Conn, *, result: CompileCompleted, state: str) -> 
         result.duration_ms,
         result.engine_version,
         result.cache_hit,
+        listed.model_dump_json() if listed is not None else None,
     )
 
 

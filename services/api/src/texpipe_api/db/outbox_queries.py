@@ -10,7 +10,8 @@ from texpipe_api.db.conn import Conn
 # not seen here, so two relays never publish the same row; the lock ends with that transaction.
 _CLAIM = """
 SELECT o.id, o.message_id, o.created_at, j.id AS job_id, j.document_id, j.revision, j.engine,
-       j.timeout_ms, r.main_file, r.source_key, r.source_sha256, r.source_size
+       j.timeout_ms, r.main_file, r.source_key, r.source_sha256, r.source_size,
+       r.created_at AS revision_created_at
 FROM outbox o
 JOIN jobs j ON j.id = o.job_id
 JOIN revisions r ON r.document_id = j.document_id AND r.revision = j.revision

@@ -79,6 +79,7 @@ async def insert_revision(
     revision: int,
     main_file: str,
     engine: str,
+    engine_source: str,
     source_key: str,
     source_sha256: str,
     source_size: int,
@@ -86,12 +87,14 @@ async def insert_revision(
 ) -> None:
     """Record one revision's source bundle."""
     await conn.execute(
-        "INSERT INTO revisions (document_id, revision, main_file, engine, source_key,"
-        " source_sha256, source_size, file_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO revisions (document_id, revision, main_file, engine, engine_source,"
+        " source_key, source_sha256, source_size, file_count)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         document_id,
         revision,
         main_file,
         engine,
+        engine_source,
         source_key,
         source_sha256,
         source_size,
@@ -102,7 +105,7 @@ async def insert_revision(
 async def get_document(conn: Conn, *, document_id: UUID, tenant_id: UUID) -> Record | None:
     """A tenant's document with its current revision's engine and main file."""
     return await conn.fetchrow(
-        "SELECT d.*, r.engine, r.main_file FROM documents d JOIN revisions r"
+        "SELECT d.*, r.engine, r.engine_source, r.main_file FROM documents d JOIN revisions r"
         " ON r.document_id = d.id AND r.revision = d.current_revision"
         " WHERE d.id = $1 AND d.tenant_id = $2",
         document_id,

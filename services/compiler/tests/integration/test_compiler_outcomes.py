@@ -60,10 +60,17 @@ async def test_what_did_not_succeed_is_never_cached(
         # xdvipdfmx encrypts with AES when asked; pypdf needs `cryptography` to open it.
         (Engine.XELATEX, r"\special{pdf:encrypt ownerpw (owner) userpw () length 128 perm 2052}"),
         (Engine.XELATEX, r"\special{pdf:encrypt ownerpw (owner) userpw (user) length 256}"),
+        (Engine.TECTONIC, r"\special{pdf:encrypt ownerpw (owner) userpw () length 128 perm 2052}"),
         (Engine.PDFLATEX, r"\pdftrailer{/Prev 1000000000000000000000000000000}"),
         (Engine.PDFLATEX, r"\pdftrailer{/Size -1 /Root 0 0 R}"),
     ],
-    ids=["xetex-aes128-open", "xetex-aes256-locked", "pdftex-prev-overflow", "pdftex-bad-root"],
+    ids=[
+        "xetex-aes128-open",
+        "xetex-aes256-locked",
+        "tectonic-aes128-open",
+        "pdftex-prev-overflow",
+        "pdftex-bad-root",
+    ],
 )
 async def test_a_hostile_pdf_is_applied_or_fails_cleanly(
     engine: Engine, body: str, manager: CompileManager, s3_store: S3Store

@@ -6,6 +6,7 @@ the tests run as root (CI, this machine); without them the tests check what stil
 """
 
 import asyncio
+import io
 import json
 import os
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from conftest import MiB, job_groups, runner_limits  # type: ignore[import-not-found]
+from pypdf import PdfReader
 from texpipe_compiler import cgroups, font_cache
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.cgroups import LimitHit
@@ -314,6 +316,27 @@ async def test_lua_cannot_open_its_own_memory_or_read_host_details(
     assert "MEM-OPEN" not in log
     assert "READ /proc" not in log
     assert log.count("UNREADABLE /proc") == 3
+
+
+@pytest.mark.parametrize("engine", [Engine.TECTONIC, Engine.PDFLATEX])
+async def test_tex_reads_no_host_detail(
+    runner: LatexRunner, sandbox_uid: int | None, engine: Engine
+) -> None:
+    """What tectonic's and kpathsea's absolute reads could show of the host: nothing."""
+    body = b"".join(
+        rb"\IfFileExists{" + path + rb"}{FOUND " + path + rb"}{ABSENT " + path + rb"} "
+        for path in (b"/proc/self/mountinfo", b"/proc/1/cmdline", b"/proc/version", b"/dev/pts/0")
+    )
+    source = b"\\documentclass{article}\\begin{document}" + body + b"\\end{document}\n"
+    outcome = await runner.compile(
+        [ProjectFile("main.tex", source)], "main.tex", engine,
+        uid=sandbox_uid, source_date_epoch=0, cpu_s=60,
+    )  # fmt: skip
+    assert outcome.status is RunStatus.OK, outcome.output[-2000:]
+    assert outcome.pdf is not None
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(outcome.pdf)).pages)
+    assert "FOUND" not in text
+    assert text.count("ABSENT") == 4
 
 
 async def test_a_busy_loop_ends_at_its_cpu_limit(

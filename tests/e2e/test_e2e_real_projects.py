@@ -7,14 +7,13 @@ latexmkrc). The applied PDF's text is read with pdftotext, as the manifest says.
 
 import asyncio
 import json
-import subprocess
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from e2e_helpers import CORPUS_REAL, project_files, wait_final
+from texpipe_testing.pdf import pdftotext
 
 PWNED = Path("/tmp/texpipe-pwned-latexmkrc")  # what the manifest's hostile latexmkrc would make
 
@@ -31,18 +30,7 @@ async def _pdf_text(http: aiohttp.ClientSession, document_id: str) -> str:
         assert response.status == 200
         data = await response.read()
 
-    def extract() -> str:
-        with tempfile.NamedTemporaryFile(suffix=".pdf") as handle:
-            handle.write(data)
-            handle.flush()
-            return subprocess.run(
-                ["pdftotext", "-enc", "UTF-8", handle.name, "-"],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-
-    return await asyncio.to_thread(extract)
+    return await asyncio.to_thread(pdftotext, data)
 
 
 async def _submit(http: aiohttp.ClientSession, name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,11 @@ and ``\\today`` prints the date the request carries.
 """
 
 import asyncio
-import subprocess
-import tempfile
 
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.latex_runner import LatexRunner, RunStatus
 from texpipe_contracts.v1 import Engine
+from texpipe_testing.pdf import pdftotext
 
 NOV_24_2025 = 1764000000  # 2025-11-24T16:00:00Z
 
@@ -35,21 +34,6 @@ STYLE = (
 )
 
 
-async def _text(pdf: bytes) -> str:
-    def extract() -> str:
-        with tempfile.NamedTemporaryFile(suffix=".pdf") as handle:
-            handle.write(pdf)
-            handle.flush()
-            return subprocess.run(
-                ["pdftotext", "-enc", "UTF-8", handle.name, "-"],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-
-    return await asyncio.to_thread(extract)
-
-
 async def test_a_book_in_a_folder_compiles_as_its_author_expects(
     runner: LatexRunner, sandbox_uid: int | None
 ) -> None:
@@ -64,7 +48,7 @@ async def test_a_book_in_a_folder_compiles_as_its_author_expects(
     )  # fmt: skip
     assert outcome.status is RunStatus.OK, outcome.log[-2000:]
     assert outcome.pdf is not None
-    text = await _text(outcome.pdf)
+    text = await asyncio.to_thread(pdftotext, outcome.pdf)
     assert "My Book" in text.split("Date:")[0], "\\jobname is the main file's name (TeX quotes it)"
     assert "Date: November 24, 2025." in text
     assert "Shared text from a sibling" in text

@@ -16,6 +16,10 @@ class ErrorCode(StrEnum):
     OUTPUT_TOO_LARGE = "OUTPUT_TOO_LARGE"
     NO_OUTPUT = "NO_OUTPUT"
     SOURCE_REJECTED = "SOURCE_REJECTED"
+    RESOURCE_LIMIT = "RESOURCE_LIMIT"
+    """The job reached a limit of its control group (memory, processes)."""
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    """The compiler failed on this request in a way it did not foresee (logged loudly)."""
     # Delivery: why a message was dead-lettered.
     DEAD_LETTERED = "DEAD_LETTERED"
     MESSAGE_MALFORMED = "MESSAGE_MALFORMED"

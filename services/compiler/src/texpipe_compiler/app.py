@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -18,7 +19,7 @@ from texpipe_servicekit.ops import OpsServer
 from texpipe_servicekit.rabbit import broker_check, new_broker, prepare_topology
 from texpipe_servicekit.s3 import open_s3_store
 
-from texpipe_compiler import deps, font_cache
+from texpipe_compiler import cgroups, deps, font_cache, metrics
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import BundleLimits
 from texpipe_compiler.compile_manager import CompileManager, CompilePolicy
@@ -27,6 +28,7 @@ from texpipe_compiler.consumer import BROKER, S3, CompileConsumer
 from texpipe_compiler.engines import Engines, probe_engines
 from texpipe_compiler.handlers import build_router
 from texpipe_compiler.latex_runner import LatexRunner, RunnerLimits
+from texpipe_compiler.outputs import PageCounter
 from texpipe_compiler.sandbox import Mount, SandboxLayout, SandboxLimits, seccomp_program
 from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_compiler.slots import SlotPool
@@ -38,6 +40,8 @@ MAX_AUX_BYTES = 8 * 1024 * 1024
 MAX_AUX_FILES = 500
 MAX_AUX_TOTAL_BYTES = 32 * 1024 * 1024
 SERVICE_THREADS_ALLOWANCE = 256
+PAGE_COUNT_TIMEOUT_S = 30.0
+"""pypdf's time to count the pages of a PDF under the size cap."""
 
 log = structlog.get_logger(__name__)
 
@@ -119,17 +123,23 @@ def create_app(settings: Settings) -> FastStream:
             else:
                 fonts = prepared
             uid_base = settings.sandbox_uid_base if os.geteuid() == 0 else None
+            job_groups = await asyncio.to_thread(_job_groups, settings)
             launcher = SandboxLauncher(
                 _layout(settings, engines, fonts),
                 _sandbox_limits(settings, shared_uid=uid_base is None),
                 await asyncio.to_thread(seccomp_program),
+                job_groups,
             )
             runner = LatexRunner(launcher, _runner_limits(settings))
             if prepared is not None:
                 runner.use_luatex_cache(font_cache.MOUNT_POINT)
                 runner.use_fontconfig(font_cache.FONTCONFIG_FILE)
             slots = SlotPool(settings.compiler_concurrency, uid_base)
-            manager = CompileManager(_policy(settings), OutputStore(store), runner, engines, slots)
+            pages = PageCounter(PAGE_COUNT_TIMEOUT_S)
+            stack.push_async_callback(pages.aclose)
+            manager = CompileManager(
+                _policy(settings), OutputStore(store), runner, engines, slots, pages
+            )
             gate = DependencyGate(
                 {S3: store.ping, BROKER: broker_check(broker)},
                 base_s=settings.probe_base_s,
@@ -153,21 +163,21 @@ def create_app(settings: Settings) -> FastStream:
                 warm = asyncio.create_task(
                     _warm_luatex_cache(launcher, runner, slots, fonts.luatex)
                 )
-            ops = OpsServer(
-                settings.ops_host,
-                settings.ops_port,
-                {
-                    "broker": broker_check(broker),
-                    "s3": store.ping,
-                    "engines": engines.check,
-                    "consuming": gate.check,
-                },
-            )
+            checks = {
+                "broker": broker_check(broker),
+                "s3": store.ping,
+                "engines": engines.check,
+                "consuming": gate.check,
+            }
+            if job_groups is not None:
+                checks["cgroups"] = partial(asyncio.to_thread, job_groups.check)
+            ops = OpsServer(settings.ops_host, settings.ops_port, checks)
             await ops.start()
             log.info(
                 "compiler_started",
                 engines=sorted(engines.available),
                 slots=settings.compiler_concurrency,
+                cgroups=job_groups.version if job_groups else "none",
             )
             try:
                 yield
@@ -186,6 +196,24 @@ def create_app(settings: Settings) -> FastStream:
         logger=faststream_logger,
         specification=AsyncAPI(title="texpipe-compiler", version="1.0.0"),
     )
+
+
+def _job_groups(settings: Settings) -> cgroups.Cgroups | None:
+    """Control groups for the jobs, as available and asked for; said in logs and metrics."""
+    limits = cgroups.JobLimits(
+        memory_bytes=settings.sandbox_job_memory_bytes,
+        processes=settings.sandbox_processes,
+        cpus=settings.sandbox_cpus,
+    )
+    groups = cgroups.detect(settings.sandbox_cgroups, limits)
+    version = groups.version if groups else "none"
+    metrics.SANDBOX_CGROUPS.labels(version=version).set(1)
+    if groups is None:
+        log.warning("compile_jobs_without_cgroups", mode=settings.sandbox_cgroups.value)
+    else:
+        swept = groups.sweep()
+        log.info("compile_jobs_in_cgroups", version=version, parents=groups.where, swept=swept)
+    return groups
 
 
 def _private_cache_dir() -> Path:

@@ -1,7 +1,10 @@
 """One compile request from start to result: cache, source, sandboxed run, outputs.
 
 A broken document is an outcome (``failed``, ``timed_out``, ``rejected``), returned as a
-``CompileCompleted``. Only a broken dependency (S3, the sandbox) raises.
+``CompileCompleted``. Only a broken dependency (S3, the sandbox, the host's own resources)
+raises. Anything else that goes wrong while a document is compiled and judged is a bug
+this document found: the job ends ``failed`` / ``INTERNAL_ERROR`` with a loud log line,
+never a message given back to be compiled again (and again).
 """
 
 import asyncio
@@ -10,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import (
     CompileCompleted,
@@ -25,14 +29,23 @@ from texpipe_compiler import metrics
 from texpipe_compiler.bundle_reader import BundleLimits, read_bundle, require_main_file
 from texpipe_compiler.cache_key import CacheInputs, OutputKeys, cache_key, output_keys
 from texpipe_compiler.engines import EngineInfo, Engines
-from texpipe_compiler.errors import EngineUnavailableError, SourceRejectedError
+from texpipe_compiler.errors import (
+    EngineUnavailableError,
+    InfrastructureError,
+    SourceRejectedError,
+)
 from texpipe_compiler.latex_runner import LatexRunner, RunOutcome, RunStatus
-from texpipe_compiler.outputs import PageCountTimeoutError, UnreadablePdfError, pdf_facts_within
+from texpipe_compiler.outputs import PageCounter, PageCountTimeoutError, UnreadablePdfError
 from texpipe_compiler.result_errors import report_for_run, simple_error
 from texpipe_compiler.slots import SlotPool
 from texpipe_compiler.storage import OutputStore
 
 log = structlog.get_logger(__name__)
+
+DEPENDENCY_ERRORS = (InfrastructureError, OSError, BotoCoreError, ClientError)
+"""What a broken dependency raises (the sandbox would not start, the host is out of fds or
+processes, S3): the message is given back. Every other exception is an internal error."""
+INTERNAL_MESSAGE = "the compiler failed on this document (an internal error, logged)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +57,6 @@ class CompilePolicy:
     max_pdf_pages: int
     max_timeout_ms: int
     source_date_epoch: int
-    page_count_timeout_s: float = 30.0
-    """pypdf's time to count the pages of a PDF under the size cap."""
 
 
 class CompileManager:
@@ -58,9 +69,10 @@ class CompileManager:
         runner: LatexRunner,
         engines: Engines,
         slots: SlotPool,
+        pages: PageCounter,
     ) -> None:
         self._policy, self._outputs, self._runner = policy, outputs, runner
-        self._engines, self._slots = engines, slots
+        self._engines, self._slots, self._pages = engines, slots, pages
 
     async def compile(self, request: CompileRequested) -> CompileCompleted:
         """Compile ``request`` (or find its result in the cache)."""
@@ -82,7 +94,15 @@ class CompileManager:
             )  # fmt: skip
         async with self._slots.slot() as uid:
             # The duration is the compile's own, not the wait for a free slot.
-            return await self._compile_in_slot(request, time.monotonic(), info, keys, uid)
+            started = time.monotonic()
+            try:
+                return await self._compile_in_slot(request, started, info, keys, uid)
+            except DEPENDENCY_ERRORS:
+                raise
+            except Exception:
+                log.critical("compile_internal_error", exc_info=True)
+                error = simple_error(ErrorCode.INTERNAL_ERROR, INTERNAL_MESSAGE)
+                return self._result(request, started, info.version, Outcome.FAILED, error=error)
 
     async def _compile_in_slot(
         self,
@@ -149,7 +169,7 @@ class CompileManager:
         log_ref = await self._outputs.save_log(keys, report.log_text) if report.log_text else None
         if error is None and run.pdf is not None:
             try:
-                facts = await pdf_facts_within(run.pdf, self._policy.page_count_timeout_s)
+                facts = await self._pages.facts(run.pdf)
             except UnreadablePdfError as exc:
                 error = simple_error(ErrorCode.NO_OUTPUT, str(exc))
             except PageCountTimeoutError as exc:

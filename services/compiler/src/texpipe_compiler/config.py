@@ -10,6 +10,8 @@ from texpipe_contracts.v1 import Engine
 from texpipe_contracts.v1.commands import MAX_TIMEOUT_MS
 from texpipe_servicekit.settings import AmqpSettings, LogSettings, OpsSettings, S3Settings
 
+from texpipe_compiler.cgroups import CgroupMode
+
 MiB = 1024 * 1024
 DEFAULT_OPS_PORT = 8081
 DEFAULT_COMPILE_TIMEOUT_MS = 120_000
@@ -122,6 +124,20 @@ class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings, _CompileTimeo
         le=100,
         description="Starts of one request by compilers that died before finishing it, after "
         "which it is dead-lettered (the queue's delivery limit stays a backstop far above).",
+    )
+    sandbox_cgroups: CgroupMode = Field(
+        default=CgroupMode.AUTO,
+        description="A control group per job: auto (when this process may make them), "
+        "required (refuse to start without), off.",
+    )
+    sandbox_job_memory_bytes: int = Field(
+        default=3072 * MiB,
+        ge=256 * MiB,
+        description="Memory of one job's control group: every process, its tmpfs, memfd "
+        "and kernel memory, no swap.",
+    )
+    sandbox_cpus: float = Field(
+        default=1.0, gt=0.01, le=256, description="CPU quota of one job's control group."
     )
     source_date_epoch: int = Field(
         default=0,

@@ -133,8 +133,21 @@ def xindy_argv(source: str, output: str, *, module: str, language: str, codepage
             "-t", log, "-o", output, source]  # fmt: skip
 
 
+_SYSTEM_TEXMF = "{$TEXMFSYSCONFIG,!!$TEXMFSYSVAR,!!$TEXMFDEBIAN,!!$TEXMFDIST}"
+"""The installation's own trees (read-only in the sandbox): not the current folder, nor the
+job's writable TEXMFHOME/TEXMFVAR/TEXMFCONFIG."""
+
+
 def tex_environment(source_date_epoch: int) -> dict[str, str]:
-    """The whole environment of every TeX process: nothing from the service leaks in."""
+    """The whole environment of every TeX process: nothing from the service leaks in.
+
+    The engine's own files are looked up in the installation only: kpathsea's defaults start
+    these paths with the current folder, where a project's ``pdflatex.fmt`` (a memory image
+    of the engine), ``pdftex.map``, pool or ``texmf.cnf`` would replace the engine's, and a
+    project's ``.so`` would be a Lua C module. Paths of what a document legitimately brings
+    (TEXINPUTS, BIBINPUTS, fonts, LUAINPUTS) keep ``.`` first. Tectonic finds its files in its
+    bundle and the project (its own lookup, not kpathsea's).
+    """
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": HOME_DIR,
@@ -151,6 +164,11 @@ def tex_environment(source_date_epoch: int) -> dict[str, str]:
         "openin_any": "r",
         "openout_any": "r",
         "shell_escape": "f",
+        "TEXMFCNF": "/etc/texmf/web2c:/usr/share/texlive/texmf-dist/web2c",
+        "TEXFORMATS": _SYSTEM_TEXMF + "/web2c{/$engine,}",
+        "TEXPOOL": _SYSTEM_TEXMF + "/web2c",
+        "TEXFONTMAPS": _SYSTEM_TEXMF + "/fonts/map/{$progname,pdftex,dvips,}//",
+        "CLUAINPUTS": "$SELFAUTOLOC/lib/{$progname,$engine,}/lua//",
         # Unwrapped log lines make errors parseable.
         "max_print_line": "10000",
         "error_line": "254",

@@ -7,6 +7,7 @@ Timeouts are the caller's business: cancelling ``compile`` kills the sandbox.
 """
 
 import asyncio
+import dataclasses
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from texpipe_contracts.v1 import Engine
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler import passes
 from texpipe_compiler.bundle_reader import ProjectFile
+from texpipe_compiler.cgroups import LimitHit
 from texpipe_compiler.errors import SandboxError
 from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_compiler.sandbox_session import RunResult, SandboxSession
@@ -36,6 +38,7 @@ class RunStatus(enum.Enum):
     NO_OUTPUT = "no_output"
     TOO_LARGE = "too_large"
     CPU_LIMIT = "cpu_limit"
+    RESOURCE_LIMIT = "resource_limit"
     ABORTED = "aborted"
 
 
@@ -55,13 +58,15 @@ class RunnerLimits:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """What a compile produced: the PDF when it succeeded, the log text in any case."""
+    """What a compile produced: the PDF when it succeeded, the log text in any case, and
+    the control-group limit it ran into (``RESOURCE_LIMIT``)."""
 
     status: RunStatus
     pdf: bytes | None
     log: bytes
     output: bytes
     passes: int
+    limit: LimitHit | None = None
 
 
 def project_files_for(main: cmd.MainFile, files: Sequence[ProjectFile]) -> list[ProjectFile]:
@@ -114,12 +119,20 @@ class LatexRunner:
         async with self._launcher.session(uid, cpu_s) as session:
             job = _Job(session, main, engine, [f.path for f in to_write], env)
             try:
-                return await self._compile_in(job, to_write)
+                outcome = await self._compile_in(job, to_write)
             except SandboxError as exc:
                 # The sandbox started, then broke the protocol or died: what ran inside it
                 # (the document) did that. An outcome, not a reason to redeliver.
                 log.warning("sandbox_aborted", reason=str(exc))
-                return RunOutcome(RunStatus.ABORTED, None, b"", str(exc).encode(), 0)
+                outcome = RunOutcome(RunStatus.ABORTED, None, b"", str(exc).encode(), 0)
+            if outcome.status is RunStatus.OK:
+                return outcome
+            # A job the kernel stopped at its memory or process limit failed because of it.
+            limit = await session.limit_hit()
+            if limit is None:
+                return outcome
+            log.warning("sandbox_limit_reached", limit=limit.value)
+            return dataclasses.replace(outcome, status=RunStatus.RESOURCE_LIMIT, limit=limit)
 
     async def _compile_in(self, job: "_Job", to_write: list[ProjectFile]) -> RunOutcome:
         session, names = job.sandbox, cmd.output_names(job.main)

@@ -27,8 +27,11 @@ _MISSING_FILE = re.compile(
 )
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-byte ESC sequences.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
-# C0 controls but tab and newline, DEL, C1 controls, and bidi overrides/isolates.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 controls but tab and newline, DEL, C1 controls, every bidi control (marks, embeddings,
+# overrides, isolates: Unicode's Bidi_Control property) and the line/paragraph separators.
+_CONTROLS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +51,11 @@ def sanitize_text(raw: bytes | str) -> str:
     Piece by piece: one regex call holds the GIL for its whole input, and a log is as large
     as the document made it. A sequence cut at a piece's edge leaves printable characters
     behind, never a control character (``_CONTROLS`` removes every one, ESC included).
+    CRLF becomes LF; a lone CR becomes a space, so that what a document prints after one
+    (a forged ``main.tex:1: ...``) can never start a line the log parser reads.
     """
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", " ")
     return "".join(
         _CONTROLS.sub("", _ANSI.sub("", text[start : start + _PIECE_CHARS]))
         for start in range(0, len(text), _PIECE_CHARS)

@@ -14,3 +14,8 @@ CACHE_HITS = Counter(
     ["engine"],
 )
 IN_FLIGHT = Gauge("texpipe_compiles_in_flight", "Compile requests being handled right now.")
+SANDBOX_CGROUPS = Gauge(
+    "texpipe_sandbox_cgroups",
+    "1 for the control-group interface compile jobs run under (v1, v2 or none).",
+    ["version"],
+)

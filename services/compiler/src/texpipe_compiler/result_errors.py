@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import CompileErrorInfo, Diagnostic, Diagnostics, Engine
 
+from texpipe_compiler.cgroups import LimitHit
 from texpipe_compiler.latex_runner import RunOutcome, RunStatus
 from texpipe_compiler.log_parser import (
     LatexError,
@@ -78,6 +79,11 @@ def report_for_run(run: RunOutcome, engine: Engine) -> RunReport:
     diagnostics = _diagnostics(parsed) if parsed is not None else None
     if run.status is RunStatus.OK:
         return RunReport(shown, None, diagnostics)
+    if run.status is RunStatus.RESOURCE_LIMIT:
+        what = "memory" if run.limit is LimitHit.MEMORY else "process"
+        message = f"the compile reached its {what} limit and was stopped"
+        error = simple_error(ErrorCode.RESOURCE_LIMIT, message, log_tail(shown))
+        return RunReport(shown, error, diagnostics)
     if run.status in _FAILURES:
         code, message = _FAILURES[run.status]
         return RunReport(shown, simple_error(code, message, log_tail(shown)), diagnostics)

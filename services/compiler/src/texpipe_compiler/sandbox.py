@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 
 import pyseccomp
+import structlog
 
 from texpipe_compiler.latex_commands import HOME_DIR, PROJECT_DIR, TEXMF_VAR_DIR, TMP_DIR, WORK_ROOT
 
@@ -25,6 +26,10 @@ SYSTEM_RO_TREES = (
 """TeX's configuration, formats and font maps, fontconfig for XeTeX, and the Debian
 alternatives links some programs (bibtex) are reached through; never secrets."""
 HOSTNAME = "texpipe-sandbox"
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+"""The only device nodes inside: no /dev/pts (ptys), no /dev/shm, no /dev/tty."""
+
+log = structlog.get_logger(__name__)
 
 # Syscalls no TeX program needs; each one is a way out of, or around, the sandbox.
 DENIED_SYSCALLS = (
@@ -37,8 +42,17 @@ DENIED_SYSCALLS = (
     "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
     "open_by_handle_at", "name_to_handle_at", "fanotify_init", "quotactl", "acct",
     "swapon", "swapoff", "reboot", "syslog", "settimeofday", "clock_settime",
-    "adjtimex", "clock_adjtime", "personality",
+    "adjtimex", "clock_adjtime", "personality", "memfd_create", "memfd_secret",
 )  # fmt: skip
+CRITICAL_SYSCALLS = frozenset(
+    {
+        "socket", "connect", "bind", "mount", "unshare", "setns", "ptrace",
+        "process_vm_readv", "process_vm_writev", "pidfd_getfd", "bpf", "keyctl",
+        "io_uring_setup", "userfaultfd", "open_by_handle_at", "kexec_load", "init_module",
+    }
+)  # fmt: skip
+"""Denied syscalls whose absence from libseccomp's table would leave a known way out open:
+the compiler refuses to start without them (the others are logged)."""
 _CLONE_NAMESPACE_FLAGS = (
     0x00020000,  # CLONE_NEWNS
     0x02000000,  # CLONE_NEWCGROUP
@@ -93,10 +107,15 @@ def identity_argv(uid: int | None) -> list[str]:
 
 
 def rlimit_argv(limits: SandboxLimits, cpu_s: int) -> list[str]:
-    """``prlimit`` sets the limits, then executes bwrap: every process below inherits them."""
+    """``prlimit`` sets the limits, then executes bwrap: every process below inherits them.
+
+    CPU: SIGXCPU at ``cpu_s`` seconds (the runner reports it as the CPU limit), SIGKILL one
+    second later for a process that ignores it (with both equal the kernel sends SIGKILL
+    at once, and the CPU limit could not be told from any other kill).
+    """
     return [
         "prlimit",
-        f"--cpu={cpu_s}",
+        f"--cpu={cpu_s}:{cpu_s + 1}",
         f"--as={limits.address_space_bytes}",
         f"--fsize={limits.file_size_bytes}",
         f"--nofile={limits.open_files}",
@@ -140,21 +159,21 @@ def bwrap_argv(
         argv += ["--ro-bind-try", tree, tree]
     for mount in layout.extra_ro_mounts:
         argv += ["--ro-bind", mount.source, mount.dest]
+    # No /proc: through /proc/self/mem a process may rewrite its own code, through /proc/1
+    # reach the sandbox's init, and mountinfo shows host paths. No bwrap --dev either: it
+    # mounts a devpts (/dev/pts, ptys of the host's pty budget); a few device nodes suffice.
+    argv += ["--dir", "/dev"]
+    for device in DEVICES:
+        argv += ["--dev-bind", device, device]
     argv += [
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
         "--size",
         str(limits.tmpfs_bytes),
         "--tmpfs",
         WORK_ROOT,
-        # Last of the mounts: bwrap's own root and its /dev are tmpfs the sandbox's uid may
-        # write, uncapped (half of the host's RAM). Read-only, they leave the size-capped
-        # /work as the only place a document can write; /dev/null and friends are bind mounts
-        # of their own and stay usable, as does /work (a mount of its own).
-        "--remount-ro",
-        "/dev",
+        # Last of the mounts: bwrap's own root (with /dev in it) is a tmpfs the sandbox's uid
+        # may write, uncapped (half of the host's RAM). Read-only, it leaves the size-capped
+        # /work as the only place a document can write; the device nodes and /work are
+        # mounts of their own and stay usable.
         "--remount-ro",
         "/",
         "--chdir",
@@ -167,8 +186,14 @@ def bwrap_argv(
     return argv
 
 
-def driver_argv(layout: SandboxLayout, driver_source: str) -> list[str]:
-    """The driver's command line: isolated Python, the work root and the dirs to create."""
+def driver_argv(layout: SandboxLayout, driver_source: str, in_fd: int, out_fd: int) -> list[str]:
+    """The driver's command line: isolated Python, its protocol fds, the work root and the
+    dirs to create.
+
+    The protocol travels on ``in_fd``/``out_fd``, never on stdin/stdout: bwrap's init (the
+    sandbox's pid 1) keeps stdio open but closes every other inherited fd, so only the
+    driver (its child) holds the host's channel.
+    """
     return [
         layout.python,
         "-I",
@@ -176,6 +201,8 @@ def driver_argv(layout: SandboxLayout, driver_source: str) -> list[str]:
         "-B",
         "-c",
         driver_source,
+        str(in_fd),
+        str(out_fd),
         PROJECT_DIR,
         PROJECT_DIR,
         HOME_DIR,
@@ -184,15 +211,27 @@ def driver_argv(layout: SandboxLayout, driver_source: str) -> list[str]:
     ]
 
 
+class SeccompSetupError(RuntimeError):
+    """A syscall the filter must deny is unknown to this libseccomp (the filter would not
+    deny it)."""
+
+
 def seccomp_program() -> bytes:
-    """The BPF program bwrap loads (``--seccomp FD``): deny escapes, allow the rest."""
+    """The BPF program bwrap loads (``--seccomp FD``): deny escapes, allow the rest.
+
+    A name libseccomp does not know is reported at startup (``seccomp_unknown_syscalls``);
+    SeccompSetupError when one of ``CRITICAL_SYSCALLS`` is among them.
+    """
     sfilter = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
     deny = pyseccomp.ERRNO(errno.EPERM)
+    unknown = [name for name in DENIED_SYSCALLS if pyseccomp.resolve_syscall(0, name) < 0]
+    if unknown:
+        log.warning("seccomp_unknown_syscalls", names=unknown)
+    if critical := sorted(CRITICAL_SYSCALLS.intersection(unknown)):
+        raise SeccompSetupError(f"libseccomp does not know the syscalls {critical}")
     for name in DENIED_SYSCALLS:
-        try:
+        if name not in unknown:
             sfilter.add_rule(deny, name)
-        except (ValueError, RuntimeError, OSError):
-            continue  # a syscall this kernel/libseccomp does not know cannot be called
     for flag in _CLONE_NAMESPACE_FLAGS:
         sfilter.add_rule(deny, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
     # clone3 passes its flags in memory, out of a filter's reach: make callers fall back.

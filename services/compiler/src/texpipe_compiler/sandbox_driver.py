@@ -1,7 +1,9 @@
 """The driver that runs inside the sandbox (standard library only; run as ``python3 -I -S``).
 
-The host talks to it over stdin/stdout with framed messages: a JSON header line, then as
-many raw bytes as the header's ``size``. It writes the project into the tmpfs, runs the TeX
+The host talks to it over two pipes (their fd numbers are the first two arguments) with
+framed messages: a JSON header line, then as many raw bytes as the header's ``size``. The
+sandbox has no /proc: nothing here may rely on it (subprocess closes fds with
+close_range(2)). It writes the project into the tmpfs, runs the TeX
 programs the host asks for (stdin from /dev/null, output drained and capped), lists and
 reads files without following links. It decides nothing: every policy lives on the host.
 This file is never imported by the service; its source is handed to the sandbox's Python.
@@ -92,7 +94,7 @@ def op_put(root: str, header: dict[str, Any], payload: bytes) -> Reply:
     return {"ok": True}, b""
 
 
-def op_run(root: str, header: dict[str, Any]) -> Reply:
+def op_run(root: str, header: dict[str, Any], host: BinaryIO) -> Reply:
     cap = int(header["output_cap"])
     folder = header.get("cwd", ".")
     proc = subprocess.Popen(
@@ -107,11 +109,11 @@ def op_run(root: str, header: dict[str, Any]) -> Reply:
     assert proc.stdout is not None
     kept, truncated = bytearray(), False
     # Drain everything (a full pipe would block the program), keep the first ``cap`` bytes.
-    # The host never writes while a program runs: stdin readable means the host is gone
-    # (EOF), and then the driver exits, which takes the whole sandbox with it (pid 1 exits).
+    # The host never writes while a program runs: its pipe readable means the host is gone
+    # (EOF), and then the driver exits; the host kills the sandbox's pid 1 in any case.
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ, "output")
-        selector.register(sys.stdin, selectors.EVENT_READ, "host")
+        selector.register(host, selectors.EVENT_READ, "host")
         while True:
             events = selector.select()
             if any(key.data == "host" for key, _ in events):
@@ -200,12 +202,12 @@ def op_copytree(root: str, header: dict[str, Any]) -> Reply:
     return {"ok": True}, b""
 
 
-def _dispatch(root: str, header: dict[str, Any], payload: bytes) -> Reply:
+def _dispatch(root: str, header: dict[str, Any], payload: bytes, host: BinaryIO) -> Reply:
     op = header["op"]
     if op == "put":
         return op_put(root, header, payload)
     if op == "run":
-        return op_run(root, header)
+        return op_run(root, header, host)
     if op == "read":
         return op_read(root, header)
     if op == "list":
@@ -217,10 +219,10 @@ def _dispatch(root: str, header: dict[str, Any], payload: bytes) -> Reply:
 
 def main() -> int:
     _no_dumping()
-    root = sys.argv[1]
-    for directory in sys.argv[2:]:
+    inp, out = os.fdopen(int(sys.argv[1]), "rb"), os.fdopen(int(sys.argv[2]), "wb")
+    root = sys.argv[3]
+    for directory in sys.argv[4:]:
         os.makedirs(directory, exist_ok=True)
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
     _reply(out, {"ready": True})
     while line := inp.readline():
         header = json.loads(line)
@@ -229,7 +231,7 @@ def main() -> int:
             _reply(out, {"ok": True})
             return 0
         try:
-            result = _dispatch(root, header, payload)
+            result = _dispatch(root, header, payload, inp)
         except (OSError, ValueError, KeyError, RecursionError) as exc:
             result = {"error": f"{type(exc).__name__}: {exc}"}, b""
         _reply(out, *result)

@@ -1,7 +1,9 @@
 """Start a sandbox with its driver; kill the whole sandbox when done.
 
 One sandbox per compile job: the project, every pass and every output stay in the same
-tmpfs, and killing the sandbox's pid 1 ends everything it started.
+tmpfs, and killing the sandbox's pid 1 ends everything it started. With control groups
+(``cgroups``), the job's group is made first, the sandbox enters it before it runs
+anything, and the group is emptied and removed after the sandbox is gone.
 """
 
 import asyncio
@@ -12,7 +14,7 @@ import signal
 from collections.abc import AsyncIterator
 from importlib import resources
 
-from texpipe_compiler import sandbox
+from texpipe_compiler import cgroups, sandbox
 from texpipe_compiler.errors import SandboxError
 from texpipe_compiler.sandbox_session import SandboxSession
 
@@ -30,9 +32,15 @@ class SandboxLauncher:
     """Starts sandboxes with a fixed layout, limits and seccomp filter."""
 
     def __init__(
-        self, layout: sandbox.SandboxLayout, limits: sandbox.SandboxLimits, seccomp: bytes
+        self,
+        layout: sandbox.SandboxLayout,
+        limits: sandbox.SandboxLimits,
+        seccomp: bytes,
+        job_groups: cgroups.Cgroups | None = None,
     ) -> None:
+        """``job_groups``: where each sandbox gets a control group of its own (None: none)."""
         self._layout, self._limits, self._seccomp = layout, limits, seccomp
+        self._groups = job_groups
         self._driver = driver_source()
 
     @contextlib.asynccontextmanager
@@ -41,41 +49,60 @@ class SandboxLauncher:
 
         ``cpu_s`` is the CPU-time limit of each process, at least the job's wall clock.
         """
-        read_fd, write_fd = os.pipe()
+        group = await asyncio.to_thread(self._groups.create) if self._groups else None
+        try:
+            async with self._started(uid, cpu_s, group) as session:
+                yield session
+        finally:
+            if group is not None:
+                await asyncio.shield(asyncio.to_thread(group.destroy))
+
+    @contextlib.asynccontextmanager
+    async def _started(
+        self, uid: int | None, cpu_s: int, group: cgroups.JobCgroup | None
+    ) -> AsyncIterator[SandboxSession]:
+        seccomp_read, write_fd = os.pipe()
         try:
             os.write(write_fd, self._seccomp)  # a few hundred bytes: fits the pipe buffer
         finally:
             os.close(write_fd)
         info_read, info_write = os.pipe()
         os.set_blocking(info_read, False)
+        # The protocol's pipes: the driver's ends are passed as fds of their own (never
+        # stdio, which the sandbox's pid 1 keeps); the host's ends are not inheritable.
+        to_driver, host_out = os.pipe()
+        host_in, from_driver = os.pipe()
         argv = [
+            *cgroups.enter_argv(group),
             *sandbox.identity_argv(uid),
             *sandbox.rlimit_argv(self._limits, cpu_s),
-            *sandbox.bwrap_argv(self._layout, self._limits, read_fd, info_write),
-            *sandbox.driver_argv(self._layout, self._driver),
+            *sandbox.bwrap_argv(self._layout, self._limits, seccomp_read, info_write),
+            *sandbox.driver_argv(self._layout, self._driver, to_driver, from_driver),
         ]
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
-                pass_fds=(read_fd, info_write),
+                pass_fds=(seccomp_read, info_write, to_driver, from_driver),
                 start_new_session=True,
                 env={"PATH": "/usr/bin:/bin"},
-                limit=_MAX_HEADER,
             )
         except BaseException:
-            os.close(info_read)
+            for fd in (info_read, host_out, host_in):
+                os.close(fd)
             raise
         finally:
-            os.close(read_fd)
-            os.close(info_write)
+            for fd in (seccomp_read, info_write, to_driver, from_driver):
+                os.close(fd)
         stderr = bytearray()
         drain = asyncio.create_task(_drain(process, stderr))
         child_pid: int | None = None
+        pipes: list[asyncio.BaseTransport] = []
         try:
-            session = SandboxSession(process)
+            reader, writer = await _connect(host_in, host_out, pipes)
+            session = SandboxSession(reader, writer, group)
             try:
                 await session.wait_ready()
             except (SandboxError, TimeoutError) as exc:
@@ -88,9 +115,36 @@ class SandboxLauncher:
         finally:
             os.close(info_read)
             await _kill(process, child_pid)
+            for transport in pipes:
+                transport.close()
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drain
+
+
+async def _connect(
+    host_in: int, host_out: int, transports: list[asyncio.BaseTransport]
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Streams over the host's ends of the protocol pipes (each fd owned by a transport,
+    appended to ``transports`` as soon as it exists, for the caller to close)."""
+    loop = asyncio.get_running_loop()
+    in_file, out_file = os.fdopen(host_in, "rb", buffering=0), os.fdopen(host_out, "wb", 0)
+    try:
+        reader = asyncio.StreamReader(limit=_MAX_HEADER)
+        read_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), in_file
+        )
+        transports.append(read_transport)
+        write_transport, write_protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), out_file
+        )
+        transports.append(write_transport)
+    except BaseException:
+        if not transports:
+            in_file.close()
+        out_file.close()
+        raise
+    return reader, asyncio.StreamWriter(write_transport, write_protocol, None, loop)
 
 
 async def _drain(process: asyncio.subprocess.Process, into: bytearray) -> None:

@@ -13,12 +13,13 @@ import pytest_asyncio
 sys.path.insert(0, str(Path(__file__).parent))
 
 from pydantic import SecretStr
-from texpipe_compiler import font_cache
+from texpipe_compiler import cgroups, font_cache
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import BundleLimits
 from texpipe_compiler.compile_manager import CompileManager, CompilePolicy
 from texpipe_compiler.engines import probe_engines
 from texpipe_compiler.latex_runner import LatexRunner, RunnerLimits
+from texpipe_compiler.outputs import PageCounter
 from texpipe_compiler.sandbox import Mount, SandboxLayout, SandboxLimits, seccomp_program
 from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_compiler.slots import SlotPool
@@ -80,11 +81,11 @@ def runner_limits() -> RunnerLimits:
     )
 
 
-@pytest_asyncio.fixture(scope="session")
-async def launcher(tectonic_dir: Path, prepared_fonts: font_cache.PreparedFonts) -> SandboxLauncher:
-    """A sandbox launcher laid out as the service lays it out."""
+@pytest.fixture(scope="session")
+def layout(tectonic_dir: Path, prepared_fonts: font_cache.PreparedFonts) -> SandboxLayout:
+    """What the sandbox shows, as the service lays it out."""
     assert prepared_fonts.fontconfig is not None
-    layout = SandboxLayout(
+    return SandboxLayout(
         python="/usr/bin/python3",
         extra_ro_mounts=(
             Mount(str(prepared_fonts.luatex), font_cache.MOUNT_POINT),
@@ -92,6 +93,11 @@ async def launcher(tectonic_dir: Path, prepared_fonts: font_cache.PreparedFonts)
             Mount(str(tectonic_dir), cmd.TECTONIC_ROOT),
         ),
     )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def launcher(layout: SandboxLayout) -> SandboxLauncher:
+    """A sandbox launcher as the service makes it."""
     limits = SandboxLimits(
         address_space_bytes=4096 * MiB,
         file_size_bytes=32 * MiB,
@@ -99,7 +105,17 @@ async def launcher(tectonic_dir: Path, prepared_fonts: font_cache.PreparedFonts)
         processes=64,
         tmpfs_bytes=256 * MiB,
     )
-    return SandboxLauncher(layout, limits, seccomp_program())
+    return SandboxLauncher(layout, limits, seccomp_program(), job_groups())
+
+
+JOB_LIMITS = cgroups.JobLimits(memory_bytes=1536 * MiB, processes=64, cpus=1.0)
+
+
+def job_groups(limits: cgroups.JobLimits = JOB_LIMITS) -> cgroups.Cgroups | None:
+    """Control groups per job as the service makes them: required when the tests run as
+    root (CI, this machine), none otherwise (the tests pass both ways)."""
+    mode = cgroups.CgroupMode.REQUIRED if os.geteuid() == 0 else cgroups.CgroupMode.AUTO
+    return cgroups.detect(mode, limits)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -125,8 +141,20 @@ async def s3_store(s3: S3Server) -> AsyncIterator[S3Store]:
 
 
 @pytest_asyncio.fixture(scope="session")
+async def page_counter() -> AsyncIterator[PageCounter]:
+    """Counts pages as the service does."""
+    counter = PageCounter(timeout_s=30)
+    yield counter
+    await counter.aclose()
+
+
+@pytest_asyncio.fixture(scope="session")
 async def manager(
-    runner: LatexRunner, s3_store: S3Store, tectonic_dir: Path, sandbox_uids: range
+    runner: LatexRunner,
+    s3_store: S3Store,
+    tectonic_dir: Path,
+    sandbox_uids: range,
+    page_counter: PageCounter,
 ) -> CompileManager:
     """The compile manager over the real sandbox and S3, with test-sized limits.
 
@@ -135,11 +163,18 @@ async def manager(
     """
     engines = await probe_engines(list(Engine), tectonic_dir)
     uid_base = sandbox_uids.start if os.geteuid() == 0 else None
-    policy = CompilePolicy(
+    slots = SlotPool(2, uid_base)
+    return CompileManager(
+        compile_policy(), OutputStore(s3_store), runner, engines, slots, page_counter
+    )
+
+
+def compile_policy() -> CompilePolicy:
+    """The limits of the tests' compile manager (500 pages at most)."""
+    return CompilePolicy(
         bundle=BundleLimits(max_files=200, max_bytes=8 * MiB),
         max_bundle_bytes=8 * MiB,
         max_pdf_pages=500,
         max_timeout_ms=60_000,
         source_date_epoch=MANAGER_EPOCH,
     )
-    return CompileManager(policy, OutputStore(s3_store), runner, engines, SlotPool(2, uid_base))

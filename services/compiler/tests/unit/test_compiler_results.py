@@ -1,13 +1,10 @@
 """From a run to what users see: outcomes, codes, log text, output checks."""
 
-import io
-
 import pytest
-from pypdf import PdfWriter
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import ProjectFile
+from texpipe_compiler.cgroups import LimitHit
 from texpipe_compiler.latex_runner import RunOutcome, RunStatus, project_files_for
-from texpipe_compiler.outputs import UnreadablePdfError, pdf_facts
 from texpipe_compiler.result_errors import report_for_run
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.v1 import Engine
@@ -24,12 +21,23 @@ def run(status: RunStatus, log: bytes = b"", output: bytes = b"") -> RunOutcome:
         (RunStatus.CPU_LIMIT, ErrorCode.TIMEOUT),
         (RunStatus.NO_OUTPUT, ErrorCode.NO_OUTPUT),
         (RunStatus.FAILED, ErrorCode.LATEX_ERROR),
+        (RunStatus.RESOURCE_LIMIT, ErrorCode.RESOURCE_LIMIT),
     ],
 )
 def test_each_failure_has_its_code(status: RunStatus, code: ErrorCode) -> None:
     report = report_for_run(run(status, log=b"some log"), Engine.PDFLATEX)
     assert report.error is not None
     assert report.error.code is code
+
+
+@pytest.mark.parametrize(
+    ("limit", "word"), [(LimitHit.MEMORY, "memory"), (LimitHit.PROCESSES, "process")]
+)
+def test_a_kernel_limit_says_which(limit: LimitHit, word: str) -> None:
+    outcome = RunOutcome(RunStatus.RESOURCE_LIMIT, None, b"", b"", 1, limit)
+    error = report_for_run(outcome, Engine.LUALATEX).error
+    assert error is not None
+    assert f"its {word} limit" in error.message
 
 
 def test_a_failed_run_reports_the_first_error_from_the_log_without_control_sequences() -> None:
@@ -49,19 +57,6 @@ def test_tectonic_errors_come_from_its_output() -> None:
     ).error
     assert error is not None
     assert (error.file, error.line) == ("main.tex", 4)
-
-
-def test_pdf_facts_count_pages_and_refuse_garbage() -> None:
-    writer = PdfWriter()
-    for _ in range(3):
-        writer.add_blank_page(width=100, height=100)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    facts = pdf_facts(buffer.getvalue())
-    assert facts.pages == 3
-    assert facts.size == len(buffer.getvalue())
-    with pytest.raises(UnreadablePdfError):
-        pdf_facts(b"%PDF-1.5 nothing else")
 
 
 def test_shipped_outputs_are_dropped_and_a_shipped_bbl_is_kept() -> None:

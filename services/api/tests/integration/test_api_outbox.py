@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import UUID, uuid4
@@ -132,7 +133,7 @@ async def test_accepted_while_the_broker_is_down_and_published_once_it_is_back(
         ready = await client.get("/ready")
         assert ready.status == 503
         assert "rabbitmq" in (await ready.json())["detail"]
-        await asyncio.sleep(0.5)
+        # Accepted and waiting in the outbox while the relay has no broker.
         assert await pending(settings) == 2
 
         await proxy.start()  # the broker is back
@@ -203,7 +204,6 @@ async def test_two_relays_never_publish_a_row_twice(
                 # A new revision of each, so that the next round's requests get new jobs.
                 await asyncio.gather(*(bump(client, headers, d) for d in documents))
         await published.wait_for(jobs, timeout=20)
-        await asyncio.sleep(0.5)  # a duplicate would arrive by now
     finally:
         for task in tasks:
             task.cancel()
@@ -212,10 +212,28 @@ async def test_two_relays_never_publish_a_row_twice(
             await relay.close()
         for pool in pools:
             await pool.close()
+    # The relays are gone: whatever they published is in the queue ahead of a sentinel sent
+    # now, so once the sentinel arrives every duplicate would have (no waiting on the clock).
+    sentinel = uuid4()
+    await publish_to_queue(
+        settings.amqp_url.get_secret_value(),
+        settings.topology().compile_queue.name,
+        json.dumps({"job_id": str(sentinel)}).encode(),
+    )
+    await published.wait_for([sentinel])
     assert all(len(published.by_job[job]) == 1 for job in jobs)
     assert sum(relay.published for relay in relays) == 600
     assert all(relay.published > 0 for relay in relays), [r.published for r in relays]
     assert await pending(settings) == 0  # the relays were stopped after their commits
+
+
+async def publish_to_queue(amqp_url: str, queue: str, body: bytes) -> None:
+    """One persistent message straight into ``queue`` (through the default exchange)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        await channel.default_exchange.publish(message, routing_key=queue)
 
 
 async def test_a_row_whose_message_cannot_be_built_ends_its_job_dead(

@@ -24,7 +24,7 @@ from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import BundleLimits
 from texpipe_compiler.compile_manager import CompileManager, CompilePolicy
 from texpipe_compiler.config import Settings
-from texpipe_compiler.consumer import BROKER, S3, CompileConsumer
+from texpipe_compiler.consumer import BROKER, S3, SANDBOX, CompileConsumer
 from texpipe_compiler.engines import Engines, probe_engines
 from texpipe_compiler.handlers import build_router
 from texpipe_compiler.latex_runner import LatexRunner, RunnerLimits
@@ -84,6 +84,16 @@ def _policy(settings: Settings) -> CompilePolicy:
     )
 
 
+SANDBOX_PROBE_CPU_S = 10
+
+
+async def _sandbox_probe(launcher: SandboxLauncher, slots: SlotPool) -> None:
+    """Raises while no sandbox can be started (bubblewrap, a job's control group, the host's
+    descriptors or processes): the probe of the consumer's ``sandbox`` dependency."""
+    async with slots.slot() as uid, launcher.session(uid, SANDBOX_PROBE_CPU_S):
+        pass
+
+
 async def _warm_luatex_cache(
     launcher: SandboxLauncher, runner: LatexRunner, slots: SlotPool, cache_dir: Path
 ) -> None:
@@ -141,7 +151,11 @@ def create_app(settings: Settings) -> FastStream:
                 _policy(settings), OutputStore(store), runner, engines, slots, pages
             )
             gate = DependencyGate(
-                {S3: store.ping, BROKER: broker_check(broker)},
+                {
+                    S3: store.ping,
+                    BROKER: broker_check(broker),
+                    SANDBOX: partial(_sandbox_probe, launcher, slots),
+                },
                 base_s=settings.probe_base_s,
                 cap_s=settings.probe_cap_s,
             )

@@ -44,7 +44,8 @@ log = structlog.get_logger(__name__)
 
 DEPENDENCY_ERRORS = (InfrastructureError, OSError, BotoCoreError, ClientError)
 """What a broken dependency raises (the sandbox would not start, the host is out of fds or
-processes, S3): the message is given back. Every other exception is an internal error."""
+processes, S3): an outage, for which the consumer holds the message and pauses. Every other
+exception is an internal error."""
 INTERNAL_MESSAGE = "the compiler failed on this document (an internal error, logged)"
 
 

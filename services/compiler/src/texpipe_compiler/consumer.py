@@ -12,9 +12,10 @@ Every delivery is settled by the service kit's one policy (``texpipe_servicekit.
   start compiles alone (no other compile of this process runs beside it): if it kills the
   compiler again, no job beside it is blamed, so a healthy job that happened to run beside a
   request that killed the compiler is blamed once, never three times;
-- S3 or the broker failing is an outage, not the message's fault: the delivery is held and
-  the consumer paused until the dependency answers, then the request is handled again (a
-  finished compile is then a cache hit);
+- S3, the broker or the sandbox itself failing (bubblewrap will not start, a control group
+  cannot be made, the host is out of descriptors) is an outage, not the message's fault: the
+  delivery is held and the consumer paused until the dependency answers, then the request is
+  handled again (a finished compile is then a cache hit);
 - anything else (a bug, or the message's deadline passing) rejects it with requeue: its start
   marker stays, so it counts as a start that never finished.
 """
@@ -45,9 +46,10 @@ from texpipe_servicekit.s3 import is_unreachable
 
 from texpipe_compiler import metrics
 from texpipe_compiler.compile_manager import CompileManager
+from texpipe_compiler.errors import InfrastructureError
 from texpipe_compiler.starts import StartLedger
 
-S3, BROKER = "s3", "broker"
+S3, BROKER, SANDBOX = "s3", "broker", "sandbox"
 """The dependencies whose outage pauses the compiler (names of its gate's probes)."""
 
 T = TypeVar("T")
@@ -63,6 +65,15 @@ async def _s3(step: Awaitable[T]) -> T:
         if is_unreachable(exc):
             raise OutageError(S3, f"{type(exc).__name__}: {exc}"[:500]) from exc
         raise
+
+
+async def _compile_step(step: Awaitable[T]) -> T:
+    """A compile: S3 unreachable, or the sandbox machinery failing on the host
+    (``InfrastructureError``, ``OSError``: what a document cannot cause), is an outage."""
+    try:
+        return await _s3(step)
+    except (InfrastructureError, OSError) as exc:
+        raise OutageError(SANDBOX, f"{type(exc).__name__}: {exc}"[:500]) from exc
 
 
 async def _broker(step: Awaitable[T]) -> T:
@@ -176,7 +187,7 @@ class CompileConsumer:
         # Marked only once it may run, so that a job waiting for its turn is never blamed.
         async with self._running:
             await _s3(self._ledger.mark(request.job_id))
-            result = await _s3(self._manager.compile(request))
+            result = await _compile_step(self._manager.compile(request))
         await _s3(self._ledger.finish(request.job_id))
         return result
 

@@ -2,8 +2,8 @@
 
 A broken document is a result, not an exception (outcomes travel in ``CompileCompleted``).
 Exceptions here stand for what the compiler refuses (:class:`SourceRejectedError`) or for a
-broken dependency (:class:`InfrastructureError`: S3, the sandbox itself), which leaves the
-message unacked for redelivery.
+broken dependency (:class:`InfrastructureError`: S3, the sandbox itself): an outage, for which
+the consumer holds the message and pauses until the dependency answers again.
 """
 
 
@@ -16,7 +16,7 @@ class SourceRejectedError(CompilerError):
 
 
 class InfrastructureError(CompilerError):
-    """A dependency the compiler needs failed; the request is given back to the broker."""
+    """A dependency the compiler needs failed (an outage: the request is held, not spent)."""
 
 
 class SandboxError(InfrastructureError):

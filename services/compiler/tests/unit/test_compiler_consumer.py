@@ -18,6 +18,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from pamqp.commands import Basic
 from texpipe_compiler.compile_manager import CompileManager
 from texpipe_compiler.consumer import CompileConsumer
+from texpipe_compiler.errors import SandboxError
 from texpipe_compiler.starts import PREFIX, StartLedger
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.topology import build_topology
@@ -141,7 +142,13 @@ def consumer_for(
     deadline_s: float = 5.0,
 ) -> tuple[CompileConsumer, DependencyGate]:
     s3 = s3 or FakeS3()
-    gate = DependencyGate({"s3": s3.ping, "broker": lambda: broker.ping(1)}, base_s=0.001)
+
+    async def sandbox_up() -> None:
+        return None
+
+    gate = DependencyGate(
+        {"s3": s3.ping, "broker": lambda: broker.ping(1), "sandbox": sandbox_up}, base_s=0.001
+    )
     consumer = CompileConsumer(
         cast("RabbitBroker", broker), build_topology("unit"), cast("CompileManager", manager),
         ledger=StartLedger(cast("S3Store", s3), "me"), gate=gate, deadline_s=deadline_s,
@@ -181,6 +188,27 @@ async def test_s3_unreachable_holds_the_message_and_spends_nothing() -> None:
     assert await handle(GOOD, broker, manager, s3=s3) == ["ack"]
     assert manager.compiles == 1
     assert s3.objects == {}
+
+
+class BrokenSandboxManager(FakeManager):
+    """The first ``failures`` compiles fail as a host whose sandbox cannot start."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def compile(self, request: CompileRequested) -> CompileCompleted:
+        if self.failures:
+            self.failures -= 1
+            self.compiles += 1
+            raise SandboxError("the sandbox did not start: bwrap: No permissions")
+        return await super().compile(request)
+
+
+async def test_a_sandbox_that_will_not_start_holds_the_message_and_spends_nothing() -> None:
+    broker, manager = FakeBroker(ACK), BrokenSandboxManager(failures=2)
+    assert await handle(GOOD, broker, manager) == ["ack"]
+    assert manager.compiles == 3, "held and tried again once the sandbox probe answered"
 
 
 async def test_a_message_past_its_deadline_is_given_back_counted() -> None:

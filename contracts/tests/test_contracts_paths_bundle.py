@@ -54,6 +54,7 @@ def test_what_authors_send_passes(path: str) -> None:
         ("a\x7f.tex", "U\\+007F"),
         ("evil\u202egpj.tex", "U\\+202E"),
         ("a\u2028b.tex", "U\\+2028"),
+        ("a\udc80b.tex", "surrogate"),
         ("a//b.tex", "empty segment"),
         ("a/", "empty segment"),
         ("x" * 256 + ".tex", "255 bytes"),

@@ -39,8 +39,11 @@ def _bad_character(path: str) -> str | None:
     for char in path:
         if char == "\\":
             return "a backslash; use '/'"
-        if unicodedata.category(char) == "Cc":
+        category = unicodedata.category(char)
+        if category == "Cc":
             return f"the control character U+{ord(char):04X}"
+        if category == "Cs":
+            return f"the lone surrogate U+{ord(char):04X} (not a character)"
         if char in _DISPLAY_SPOOFING:
             return f"the invisible formatting character U+{ord(char):04X}"
     return None

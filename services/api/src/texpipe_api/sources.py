@@ -49,11 +49,12 @@ _DOCUMENTCLASS = re.compile(
     rb"^[^%\n]*?\\documentclass\s*(?:\[[^\]]*\]\s*)?\{\s*([^}\s]*)", re.MULTILINE
 )
 DEFAULT_MAIN = "main.tex"
+_PART_CLASSES = frozenset({"standalone", "subfiles"})
 LATEXMKRC_NAMES = ("latexmkrc", ".latexmkrc")
 _MAX_LATEXMKRC_BYTES = 256 * 1024
 # latexmk's $pdf_mode: 1 pdflatex, 4 lualatex, 5 xelatex (latexmk's manual, "pdf_mode").
 _PDF_MODES = {"1": Engine.PDFLATEX, "4": Engine.LUALATEX, "5": Engine.XELATEX}
-_PDF_MODE = re.compile(r"\$pdf_mode\s*=\s*(\d)\s*;")
+_PDF_MODE = re.compile(r"\$pdf_mode\s*=\s*(\d)\s*(?:;|$)", re.MULTILINE)
 _PROGRAM = re.compile(r"\$(pdflatex|lualatex|xelatex)\s*=\s*(?:q\s*[({/|]|['\"])\s*([A-Za-z]+)")
 _ENGINE_NAMES = {
     "pdflatex": Engine.PDFLATEX,
@@ -166,7 +167,8 @@ def find_main_file(files: Mapping[str, bytes]) -> str:
     if len(roots) == 1:
         return roots.pop()
     candidates = sorted(classes)
-    documents = [p for p in candidates if classes[p] != "standalone"]
+    # Figures (standalone) and chapters compiled on their own (subfiles) are not the main file.
+    documents = [p for p in candidates if classes[p] not in _PART_CLASSES]
     if len(documents) == 1:
         return documents[0]
     shown = documents or candidates

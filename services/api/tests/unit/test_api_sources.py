@@ -89,6 +89,8 @@ def test_the_main_file_is_found_as_an_author_expects() -> None:
     assert _main({"a.tex": "% \\documentclass{article}\n", "paper.tex": DOC}) == "paper.tex"
     figure = "\\documentclass{standalone}\n\\begin{document}f\\end{document}"
     assert _main({"figs/f.tex": figure, "Paper One.tex": DOC}) == "Paper One.tex"
+    chapter = "\\documentclass[../thesis.tex]{subfiles}\n\\begin{document}c\\end{document}"
+    assert _main({"thesis.tex": DOC, "ch/one.tex": chapter}) == "thesis.tex"
     # A '% !TEX root' comment names it.
     rooted = {"a.tex": DOC, "b.tex": DOC, "parts/p.tex": "% !TEX root = ../b.tex\n"}
     assert _main(rooted) == "b.tex"
@@ -106,6 +108,7 @@ def test_several_candidates_are_listed() -> None:
     ("rc", "engine"),
     [
         ("$pdf_mode = 5;\n", Engine.XELATEX),
+        ("$pdf_mode = 5", Engine.XELATEX),
         ("$pdf_mode = 4;  # LuaLaTeX\n", Engine.LUALATEX),
         ("$pdf_mode = 1;\n$pdflatex = 'lualatex %O %S';\n", Engine.LUALATEX),
         ("$pdf_mode = 1;\n", Engine.PDFLATEX),

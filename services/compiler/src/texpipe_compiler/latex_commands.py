@@ -103,13 +103,14 @@ def engine_argv(engine: Engine, main: MainFile) -> list[str]:
 
 
 def bibtex_argv(main: MainFile) -> list[str]:
-    """BibTeX over the job's .aux (it finds the .bib files through kpathsea)."""
-    return ["bibtex", main.job_name]
+    """BibTeX over the job's .aux (it finds the .bib files through kpathsea); ``./`` so that a
+    job name like ``-min-crossrefs=1`` is a file, never an option."""
+    return ["bibtex", f"./{main.job_name}"]
 
 
 def biber_argv(main: MainFile) -> list[str]:
-    """Biber over the job's .bcf."""
-    return ["biber", "--quiet", main.job_name]
+    """Biber over the job's .bcf (``./``: a name is never an option)."""
+    return ["biber", "--quiet", f"./{main.job_name}"]
 
 
 def makeindex_argv(source: str, output: str, *, style: str | None, log: str | None) -> list[str]:

@@ -239,10 +239,26 @@ def _index_style(main: cmd.MainFile, stem: str, project_paths: Sequence[str]) ->
     return f"./{shipped[0]}" if len(shipped) == 1 else None
 
 
+def _glossary_style(main: cmd.MainFile, style: str | None) -> str | None:
+    """The style the glossaries package named, if it is one we pass on: its own
+    ``<job name>.ist``/``.xdy`` (any name a main file may have: makeindex gets it as one
+    argument after ``./``), or a plain name. xindy takes only plain names: its Perl script
+    runs module names through backticks and two-argument ``open``."""
+    if style is None:
+        return None
+    if style.endswith(".xdy"):
+        return style if _SAFE_STYLE.fullmatch(style) else None
+    own = style in {f"{main.job_name}.ist"}
+    return style if own or _SAFE_STYLE.fullmatch(style) else None
+
+
 def _glossary_runs(main: cmd.MainFile, aux: AuxFiles, main_aux: bytes) -> list[ToolRun]:
-    """What makeglossaries would run, from the glossaries package's lines in the main .aux."""
-    style = _first(_IST_FILE, main_aux, "file")
-    if style is None or not _SAFE_STYLE.fullmatch(style):
+    """What makeglossaries would run, from the glossaries package's lines in the main .aux.
+
+    A glossary whose input is not among the listed auxiliary files (its own extension, e.g.
+    ``\\newglossary[nlg]{notation}{not}{ntn}``) still runs, keyed by the main .aux."""
+    style = _glossary_style(main, _first(_IST_FILE, main_aux, "file"))
+    if style is None:
         return []
     order_letter = _first(_GLS_ORDER, main_aux, "order") == "letter"
     languages = {m.group("name"): m.group("lang") for m in _XDY_LANGUAGE.finditer(main_aux)}
@@ -254,8 +270,6 @@ def _glossary_runs(main: cmd.MainFile, aux: AuxFiles, main_aux: bytes) -> list[T
             continue
         log_ext, out_ext, in_ext = exts
         source = main.in_project(f"{main.job_name}.{in_ext}")
-        if source not in aux.listed:
-            continue
         job = f"./{main.job_name}"
         if style.endswith(".xdy"):
             name = match.group("name")
@@ -273,7 +287,7 @@ def _glossary_runs(main: cmd.MainFile, aux: AuxFiles, main_aux: bytes) -> list[T
             )
             if order_letter:
                 argv.insert(1, "-l")
-        data = aux.data.get(source, b"")
+        data = aux.data[source] if source in aux.listed else main_aux
         runs.append(ToolRun(source, _digest(data, *argv), argv))
     return runs
 

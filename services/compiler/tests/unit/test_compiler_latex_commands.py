@@ -38,7 +38,8 @@ def test_outputs_are_named_after_the_main_file_beside_it() -> None:
     names = cmd.output_names(main)
     assert (names.pdf, names.log) == ("paper/My Thesis.pdf", "paper/My Thesis.log")
     assert cmd.output_names(cmd.MainFile("thesis.tex")).aux == "thesis.aux"
-    assert cmd.bibtex_argv(main) == ["bibtex", "My Thesis"]
+    assert cmd.bibtex_argv(main) == ["bibtex", "./My Thesis"]
+    assert cmd.biber_argv(cmd.MainFile("--tool.tex"))[-1] == "./--tool"
 
 
 def test_index_processors_read_files_by_dot_slash_paths() -> None:

@@ -146,3 +146,19 @@ def test_nomenclature_and_what_a_document_cannot_steer() -> None:
     assert passes.index_runs(aux, main, project_paths=[], done={}) == []
     # An index input in another folder than the main file's is not TeX's output.
     assert passes.index_runs(_aux({"other/x.idx": b"x"}), main, project_paths=[], done={}) == []
+
+
+def test_glossaries_of_a_job_name_with_spaces_and_accents() -> None:
+    main = cmd.MainFile("Thèse finale.tex")
+    main_aux = "\\@istfilename{Thèse finale.ist}\n\\@newglossary{main}{glg}{gls}{glo}\n".encode()
+    aux = _aux({"Thèse finale.aux": main_aux, "Thèse finale.glo": b"x"})
+    [run] = passes.index_runs(aux, main, project_paths=[], done={})
+    assert run.argv[run.argv.index("-s") + 1] == "./Thèse finale.ist"
+    assert run.argv[-1] == "./Thèse finale.glo"
+
+
+def test_a_glossary_with_its_own_extensions_runs_though_its_input_is_not_listed() -> None:
+    main = cmd.MainFile("main.tex")
+    main_aux = b"\\@istfilename{main.ist}\n\\@newglossary{notation}{nlg}{not}{ntn}\n"
+    [run] = passes.index_runs(_aux({"main.aux": main_aux}), main, project_paths=[], done={})
+    assert run.argv[-3:] == ["-o", "./main.not", "./main.ntn"]

@@ -97,15 +97,30 @@ def op_put(root: str, header: dict[str, Any], payload: bytes) -> Reply:
 def op_run(root: str, header: dict[str, Any], host: BinaryIO) -> Reply:
     cap = int(header["output_cap"])
     folder = header.get("cwd", ".")
-    proc = subprocess.Popen(
-        header["argv"],
-        cwd=root if folder == "." else os.path.join(root, *_parts(folder)),
-        env=header["env"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        close_fds=True,
-    )
+    # The working folder is reached without following a link (a pass may have swapped the
+    # main file's folder for one): the driver is single-threaded, so it changes its own
+    # working directory through a descriptor for the child to inherit, then goes back.
+    try:
+        folder_fd = _open_dir(root, [] if folder == "." else _parts(folder), create=False)
+    except OSError:
+        return {
+            "exit": 1,
+            "signal": None,
+            "truncated": False,
+        }, b"texpipe: the main file's folder is gone or is a link\n"
+    try:
+        os.fchdir(folder_fd)
+        proc = subprocess.Popen(
+            header["argv"],
+            env=header["env"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            close_fds=True,
+        )
+    finally:
+        os.chdir(root)
+        os.close(folder_fd)
     assert proc.stdout is not None
     kept, truncated = bytearray(), False
     # Drain everything (a full pipe would block the program), keep the first ``cap`` bytes.

@@ -287,3 +287,24 @@ async def test_unusual_names_and_build_files_are_inert_data(
     result = await submit(manager, s3_store, raw_tar(files), Engine.PDFLATEX, main_file=main_file)
     assert result.outcome is Outcome.SUCCEEDED, (name, result.error)
     await assert_contained(s3_store, result, secret, sandbox_uids)
+
+
+SWAP_FOLDER = r"""\documentclass{article}
+\begin{document}
+\section{A}\label{a} See \ref{a}.
+\directlua{os.rename("../paper", "../paper.old") lfs.link("/", "../paper", true)}
+\end{document}
+"""
+
+
+async def test_a_main_folder_swapped_for_a_link_is_never_entered(
+    secret: str, manager: CompileManager, s3_store: S3Store, sandbox_uids: range
+) -> None:
+    """Between passes a document replaces its own folder with a link to /: the next pass
+    does not run there (the driver opens folders without following links)."""
+    files = [ProjectFile("paper/main.tex", SWAP_FOLDER.encode())]
+    result = await submit(
+        manager, s3_store, raw_tar(files), Engine.LUALATEX, main_file="paper/main.tex"
+    )
+    assert result.outcome is Outcome.FAILED, result
+    await assert_contained(s3_store, result, secret, sandbox_uids)

@@ -278,6 +278,10 @@ def _v1_bases(root: Path, own: dict[str, str]) -> dict[str, Path]:
 def _v2_base(root: Path, own: dict[str, str]) -> Path:
     """The service's v2 group, made able to hold job groups with the three controllers."""
     base = root / own.get("", "/").lstrip("/")
+    if base.name == SERVICE_LEAF:
+        # A restart inside the same group: this process already lives in the leaf an earlier
+        # start made, so the delegated group (where job groups are) is its parent.
+        base = base.parent
     if not (base / "cgroup.type").exists():
         # Only the host's root group lacks cgroup.type: moving every process of the machine
         # is not the compiler's to do (in a container, its namespace's root has the file).

@@ -124,3 +124,14 @@ def test_stale_empty_job_groups_are_swept_and_live_or_young_ones_kept(tmp_path: 
     assert not stale.exists()
     assert busy.exists()
     assert young.exists()
+
+
+def test_v2_a_restart_in_the_leaf_keeps_job_groups_beside_it(tmp_path: Path) -> None:
+    root, proc = v2_tree(tmp_path)
+    assert cgroups.detect(cgroups.CgroupMode.AUTO, LIMITS, root=root, proc_self_cgroup=proc)
+    # The restarted service finds itself in the leaf its first start made.
+    proc.write_text(f"0::/kubepods/pod1/{cgroups.SERVICE_LEAF}\n")
+    again = cgroups.detect(cgroups.CgroupMode.AUTO, LIMITS, root=root, proc_self_cgroup=proc)
+    assert again is not None
+    (directory,) = again.create().dirs
+    assert directory.parent == root / "kubepods" / "pod1", "not nested in the leaf"

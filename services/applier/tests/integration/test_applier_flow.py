@@ -330,6 +330,13 @@ async def until_delivered(applier: ServiceProcess, job_id: UUID) -> None:
     await wait_until(delivered, 15, f"the result of {job_id} delivered")
 
 
+def _paused_for_api(applier: ServiceProcess) -> bool:
+    return any(
+        '"consumer_paused"' in line and '"api"' in line
+        for line in applier.log_path.read_text(errors="replace").splitlines()
+    )
+
+
 def nominal_delay(retry: int) -> float:
     return min(RETRY_CAP_S, RETRY_BASE_S * 2.0 ** (retry - 1))
 
@@ -380,14 +387,12 @@ async def test_results_that_arrive_while_the_api_is_down_are_applied_after_it_re
     try:
         for event in events:
             await bus.publish_result(event)
-        # Down for 1.5 s: longer than the first five retries, shorter than all eight.
-        await asyncio.sleep(1.5)
+        # Down until the applier has seen it and paused (an event, not a duration).
+        await wait_until(lambda: _paused_for_api(applier), 15, "the applier paused for the api")
     finally:
         await stub_api.start()
-    await wait_until(
-        lambda: all(stub_api.calls_for(e.job_id) for e in events), 15, "every result applied"
-    )
-    await asyncio.sleep(0.5)
+    for event in events:
+        await until_delivered(applier, event.job_id)  # its final decision: nothing follows
     for event in events:
         assert [c.status for c in stub_api.calls_for(event.job_id)] == [200]
     dead_jobs = await dead_letters_by_job(amqp_url, bus.topology)

@@ -204,6 +204,11 @@ async def test_two_relays_never_publish_a_row_twice(
                 # A new revision of each, so that the next round's requests get new jobs.
                 await asyncio.gather(*(bump(client, headers, d) for d in documents))
         await published.wait_for(jobs, timeout=20)
+        # Stopped only once every row is marked published and counted (events, not a pause).
+        await until_drained(settings, timeout=20)
+        async with asyncio.timeout(20):
+            while sum(relay.published for relay in relays) < len(jobs):
+                await asyncio.sleep(0.02)
     finally:
         for task in tasks:
             task.cancel()

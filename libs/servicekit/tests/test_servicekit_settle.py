@@ -5,7 +5,6 @@ by the services' integration tests and tests/e2e/test_e2e_faults.py.
 """
 
 import asyncio
-from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -15,21 +14,7 @@ from pamqp.commands import Basic
 from prometheus_client import REGISTRY
 from texpipe_servicekit import rabbit
 from texpipe_servicekit.gate import ConsumerPausedError, DependencyGate, OutageError
-
-
-class FakeMessage:
-    def __init__(self, headers: dict[str, Any] | None = None) -> None:
-        self.body, self.message_id, self.correlation_id = b"{}", "m-1", "c-1"
-        self.content_type = "application/json"
-        self.channel = SimpleNamespace(is_closed=False)
-        self.raw_message = SimpleNamespace(headers=headers or {}, channel=self.channel)
-        self.settled: list[str] = []
-
-    async def ack(self) -> None:
-        self.settled.append("ack")
-
-    async def reject(self, requeue: bool = False) -> None:
-        self.settled.append(f"reject(requeue={requeue})")
+from texpipe_testing.fakes import FakeMessage
 
 
 class FakeBroker:
@@ -109,7 +94,7 @@ async def test_a_message_held_past_the_limit_is_given_back_without_spending_a_de
         raise OutageError("s3", "timeout")
 
     headers = {"x-delivery-count": 2, "x-texpipe-attempt": 1, "x-death": [{"reason": "expired"}]}
-    message, broker = FakeMessage(headers), FakeBroker()
+    message, broker = FakeMessage(headers=headers), FakeBroker()
     await settle(work, gate, message, broker, hold_limit_s=0.05)
     assert message.settled == ["ack"]
     [copy] = broker.published

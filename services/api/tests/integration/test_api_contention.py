@@ -9,12 +9,11 @@
 """
 
 import asyncio
-import hashlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -24,8 +23,9 @@ from texpipe_api.auth import create_token
 from texpipe_api.config import Settings
 from texpipe_api.db import outbox_queries
 from texpipe_api.outbox import OutboxRelay
-from texpipe_contracts.v1 import CompileCompleted, Engine, Outcome, PdfRef
+from texpipe_contracts.v1 import CompileCompleted
 from texpipe_servicekit.s3 import S3Store
+from texpipe_testing.results import stored_pdf, succeeded
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 REVISIONS = 8
@@ -34,28 +34,6 @@ Client = TestClient[Any, Any]
 
 def source(n: int) -> dict[str, Any]:
     return {"files": {"main.tex": HELLO + f"% revision {n}\n"}, "compile": True}
-
-
-async def stored_pdf(s3: S3Store) -> PdfRef:
-    """A 'PDF' in S3 with its sha256 metadata, as a compiler leaves it."""
-    data = b"%PDF-1.5\n" + uuid4().bytes + b"\n%%EOF\n"
-    sha = hashlib.sha256(data).hexdigest()
-    key = f"outputs/{sha}/output.pdf"
-    await s3.put(key, data, content_type="application/pdf", sha256=sha)
-    return PdfRef(key=key, size=len(data), sha256=sha, pages=1)
-
-
-def succeeded(job: str, doc: str, revision: int, pdf: PdfRef) -> CompileCompleted:
-    return CompileCompleted(
-        job_id=UUID(job),
-        document_id=UUID(doc),
-        revision=revision,
-        outcome=Outcome.SUCCEEDED,
-        pdf=pdf,
-        duration_ms=100,
-        engine=Engine.PDFLATEX,
-        engine_version="pdfTeX",
-    )
 
 
 async def post_result(

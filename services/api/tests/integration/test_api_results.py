@@ -23,6 +23,7 @@ from texpipe_contracts.v1 import (
     Severity,
 )
 from texpipe_servicekit.s3 import S3Store
+from texpipe_testing.results import stored_pdf, succeeded
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 Client = TestClient[Any, Any]
@@ -43,29 +44,6 @@ async def new_revision(client: Client, headers: dict[str, str], doc: str, n: int
     assert updated["revision"] == n
     job_id: str = updated["job_id"]
     return job_id
-
-
-async def stored_pdf(s3: S3Store, content: bytes | None = None) -> PdfRef:
-    """A 'PDF' in S3 with its sha256 metadata, as a compiler leaves it."""
-    data = content or b"%PDF-1.5\n" + uuid4().bytes + b"\n%%EOF\n"
-    sha = hashlib.sha256(data).hexdigest()
-    key = f"outputs/{sha}/output.pdf"
-    await s3.put(key, data, content_type="application/pdf", sha256=sha)
-    return PdfRef(key=key, size=len(data), sha256=sha, pages=1)
-
-
-def succeeded(job: str, doc: str, revision: int, pdf: PdfRef, **extra: Any) -> CompileCompleted:
-    return CompileCompleted(
-        job_id=UUID(job),
-        document_id=UUID(doc),
-        revision=revision,
-        outcome=Outcome.SUCCEEDED,
-        pdf=pdf,
-        duration_ms=120,
-        engine=Engine.PDFLATEX,
-        engine_version="pdfTeX 3.14",
-        **extra,
-    )
 
 
 async def post_result(

@@ -33,6 +33,7 @@ from texpipe_contracts.v1 import (
 from texpipe_servicekit import rabbit
 from texpipe_servicekit.gate import DependencyGate
 from texpipe_servicekit.s3 import S3Store
+from texpipe_testing.fakes import FakeMessage
 
 REQUEST = CompileRequested(
     job_id=uuid.uuid4(),
@@ -43,22 +44,6 @@ REQUEST = CompileRequested(
 )
 GOOD = REQUEST.model_dump_json().encode()
 ACK = Basic.Ack(delivery_tag=1)
-
-
-class FakeMessage:
-    """What the consumer reads of a delivery, and what it settled it with."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body, self.message_id, self.correlation_id = body, "m-1", "c-1"
-        self.content_type = "application/json"
-        self.raw_message = SimpleNamespace(headers={}, channel=SimpleNamespace(is_closed=False))
-        self.settled: list[str] = []
-
-    async def ack(self) -> None:
-        self.settled.append("ack")
-
-    async def reject(self, requeue: bool = False) -> None:
-        self.settled.append(f"reject(requeue={requeue})")
 
 
 class FakeBroker:

@@ -38,6 +38,7 @@ HAS_CGROUPS = job_groups() is not None
 # CI runs as root on a machine whose cgroup v1 controllers are writable: there a missing job
 # group is a failure, never a skip; elsewhere (not root, no delegation) these tests skip.
 CGROUPS_OPTIONAL = not os.environ.get("CI")
+NEEDS_CGROUPS = pytest.mark.skipif(not HAS_CGROUPS and CGROUPS_OPTIONAL, reason="CI needs them")
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -285,9 +286,7 @@ async def test_memory_past_the_job_limit_ends_the_job_and_stays_in_it(
         assert before - lowest < SMALL_JOB.memory_bytes + 768 * MiB
 
 
-@pytest.mark.skipif(
-    not HAS_CGROUPS and CGROUPS_OPTIONAL, reason="no job cgroups (CI requires them)"
-)
+@NEEDS_CGROUPS
 async def test_an_inode_flood_stays_within_the_job_memory(
     small_launcher: SandboxLauncher, sandbox_uid: int | None
 ) -> None:
@@ -424,9 +423,7 @@ async def test_biber_runs_without_procfs(
     assert outcome.passes >= 2
 
 
-@pytest.mark.skipif(
-    not HAS_CGROUPS and CGROUPS_OPTIONAL, reason="no job cgroups (CI requires them)"
-)
+@NEEDS_CGROUPS
 async def test_a_job_gets_no_more_cpu_than_its_quota(
     layout: SandboxLayout, sandbox_uid: int | None
 ) -> None:

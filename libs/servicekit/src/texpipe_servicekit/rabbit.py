@@ -244,8 +244,8 @@ async def publish_confirmed(
 
 async def give_back(broker: RabbitBroker, message: RabbitMessage, queue: str) -> None:
     """Put ``message`` back at the tail of ``queue`` without spending a delivery: publish a
-    copy (same ids and headers, the broker's delivery count removed), confirmed, then ack the
-    original. ``x-death`` stays: a dead-jobs notice is read from it.
+    copy (same ids, headers, type and timestamp, the broker's delivery count removed),
+    confirmed, then ack the original. ``x-death`` stays: a dead-jobs notice is read from it.
 
     A crash in between leaves two copies, never none: consumers are idempotent by message id.
     """
@@ -258,6 +258,8 @@ async def give_back(broker: RabbitBroker, message: RabbitMessage, queue: str) ->
         message_id=message.message_id,
         correlation_id=message.correlation_id,
         content_type=message.content_type or JSON,
+        timestamp=getattr(message.raw_message, "timestamp", None),
+        message_type=getattr(message.raw_message, "type", None),
     )
     await message.ack()
     GIVEN_BACK.labels(queue=queue).inc()

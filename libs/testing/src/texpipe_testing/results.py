@@ -31,3 +31,21 @@ def succeeded(job: str, doc: str, revision: int, pdf: PdfRef, **extra: Any) -> C
         engine_version="pdfTeX 3.14",
         **extra,
     )
+
+
+async def post_result(
+    client: Any, headers: dict[str, str], result: CompileCompleted
+) -> tuple[int, dict[str, Any]]:
+    """POST ``result`` to the api's internal result endpoint as the applier does (JSON body,
+    its message id in ``X-Texpipe-Message-Id``); ``client`` is an aiohttp test client.
+    Returns (HTTP status, JSON answer)."""
+    response = await client.post(
+        f"/internal/v1/jobs/{result.job_id}/result",
+        data=result.model_dump_json(),
+        headers={
+            **headers,
+            "Content-Type": "application/json",
+            "X-Texpipe-Message-Id": str(result.message_id),
+        },
+    )
+    return response.status, await response.json()

@@ -23,9 +23,8 @@ from texpipe_api.auth import create_token
 from texpipe_api.config import Settings
 from texpipe_api.db import outbox_queries
 from texpipe_api.outbox import OutboxRelay
-from texpipe_contracts.v1 import CompileCompleted
 from texpipe_servicekit.s3 import S3Store
-from texpipe_testing.results import stored_pdf, succeeded
+from texpipe_testing.results import post_result, stored_pdf, succeeded
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 REVISIONS = 8
@@ -34,21 +33,6 @@ Client = TestClient[Any, Any]
 
 def source(n: int) -> dict[str, Any]:
     return {"files": {"main.tex": HELLO + f"% revision {n}\n"}, "compile": True}
-
-
-async def post_result(
-    client: Client, headers: dict[str, str], result: CompileCompleted
-) -> tuple[int, dict[str, Any]]:
-    response = await client.post(
-        f"/internal/v1/jobs/{result.job_id}/result",
-        data=result.model_dump_json(),
-        headers={
-            **headers,
-            "Content-Type": "application/json",
-            "X-Texpipe-Message-Id": str(result.message_id),
-        },
-    )
-    return response.status, await response.json()
 
 
 async def pdf_revision(client: Client, headers: dict[str, str], doc: str) -> int | None:

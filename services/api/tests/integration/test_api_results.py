@@ -23,7 +23,7 @@ from texpipe_contracts.v1 import (
     Severity,
 )
 from texpipe_servicekit.s3 import S3Store
-from texpipe_testing.results import stored_pdf, succeeded
+from texpipe_testing.results import post_result, stored_pdf, succeeded
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 Client = TestClient[Any, Any]
@@ -44,17 +44,6 @@ async def new_revision(client: Client, headers: dict[str, str], doc: str, n: int
     assert updated["revision"] == n
     job_id: str = updated["job_id"]
     return job_id
-
-
-async def post_result(
-    client: Client, headers: dict[str, str], result: CompileCompleted
-) -> tuple[int, dict[str, Any]]:
-    response = await client.post(
-        f"/internal/v1/jobs/{result.job_id}/result",
-        data=result.model_dump_json(),
-        headers={**headers, "Content-Type": "application/json"},
-    )
-    return response.status, await response.json()
 
 
 async def document(client: Client, headers: dict[str, str], doc: str) -> dict[str, Any]:

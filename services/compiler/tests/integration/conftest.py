@@ -98,14 +98,19 @@ def layout(tectonic_dir: Path, prepared_fonts: font_cache.PreparedFonts) -> Sand
 @pytest_asyncio.fixture(scope="session")
 async def launcher(layout: SandboxLayout) -> SandboxLauncher:
     """A sandbox launcher as the service makes it."""
-    limits = SandboxLimits(
+    return SandboxLauncher(layout, sandbox_limits(), seccomp_program(), job_groups())
+
+
+def sandbox_limits() -> SandboxLimits:
+    """The rlimits and tmpfs size of these tests' sandboxes (smaller files and tmpfs than the
+    service's defaults)."""
+    return SandboxLimits(
         address_space_bytes=4096 * MiB,
         file_size_bytes=32 * MiB,
         open_files=256,
         processes=64,
         tmpfs_bytes=256 * MiB,
     )
-    return SandboxLauncher(layout, limits, seccomp_program(), job_groups())
 
 
 JOB_LIMITS = cgroups.JobLimits(memory_bytes=1536 * MiB, processes=64, cpus=1.0)

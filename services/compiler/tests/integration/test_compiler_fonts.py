@@ -5,15 +5,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import sandbox_limits  # type: ignore[import-not-found]  # tests dir, see conftest
 from pypdf import PdfReader
 from texpipe_compiler import font_cache
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.latex_runner import LatexRunner, RunStatus
-from texpipe_compiler.sandbox import Mount, SandboxLayout, SandboxLimits, seccomp_program
+from texpipe_compiler.sandbox import Mount, SandboxLayout, seccomp_program
 from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_contracts.v1 import Engine
 
-MiB = 1024 * 1024
 
 # Libertinus is only in the TeX trees (texmf-dist/fonts/opentype): the system's fontconfig
 # does not list it, so XeTeX finds it by name only through the prepared configuration.
@@ -69,14 +69,7 @@ async def test_without_a_prepared_folder_the_warm_up_builds_luaotfload_names_in_
         layout = SandboxLayout(
             python="/usr/bin/python3", extra_ro_mounts=(Mount(folder, font_cache.MOUNT_POINT),)
         )
-        limits = SandboxLimits(
-            address_space_bytes=4096 * MiB,
-            file_size_bytes=32 * MiB,
-            open_files=256,
-            processes=64,
-            tmpfs_bytes=256 * MiB,
-        )
-        launcher = SandboxLauncher(layout, limits, seccomp_program())
+        launcher = SandboxLauncher(layout, sandbox_limits(), seccomp_program())
         assert await font_cache.prepare_luatex_cache(launcher, dest, sandbox_uid)
         names = dest / "luatex-cache" / "generic" / "names"
         assert sorted(p.name for p in names.glob("luaotfload-names.*"))

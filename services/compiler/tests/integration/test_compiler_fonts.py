@@ -14,7 +14,6 @@ from texpipe_compiler.sandbox import Mount, SandboxLayout, seccomp_program
 from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_contracts.v1 import Engine
 
-
 # Libertinus is only in the TeX trees (texmf-dist/fonts/opentype): the system's fontconfig
 # does not list it, so XeTeX finds it by name only through the prepared configuration.
 _LIBERTINUS = rb"""\documentclass{article}

@@ -4,7 +4,7 @@ from aiohttp import web
 from texpipe_contracts.internal_api import DEAD_PATH, RESULT_PATH
 
 from texpipe_api.middlewares import service_auth_middleware, tenant_auth_middleware
-from texpipe_api.views import docs, internal, public
+from texpipe_api.views import docs, internal, outputs, public, synctex
 
 PING_PATH = "/internal/v1/ping"
 
@@ -19,6 +19,10 @@ def public_app() -> web.Application:
     app.router.add_get("/documents/{document_id}/pdf", public.get_pdf)
     app.router.add_get("/jobs/{job_id}", public.get_job)
     app.router.add_get("/jobs/{job_id}/log", public.get_job_log)
+    app.router.add_get("/jobs/{job_id}/outputs", outputs.list_outputs)
+    app.router.add_get("/jobs/{job_id}/outputs/{name}", outputs.get_output)
+    app.router.add_get("/documents/{document_id}/synctex/pdf", synctex.pdf_to_source)
+    app.router.add_get("/documents/{document_id}/synctex/code", synctex.source_to_pdf)
     return app
 
 

@@ -13,8 +13,11 @@ from texpipe_api.schemas import (
     DocumentOut,
     JobAccepted,
     JobOut,
+    OutputsOut,
     PingAnswer,
     PingRequest,
+    SynctexPdfOut,
+    SynctexSourceOut,
 )
 
 _MODELS: tuple[type[BaseModel], ...] = (
@@ -23,6 +26,9 @@ _MODELS: tuple[type[BaseModel], ...] = (
     DocumentOut,
     JobAccepted,
     JobOut,
+    OutputsOut,
+    SynctexSourceOut,
+    SynctexPdfOut,
     CompileCompleted,
     ResultAnswer,
     MarkDead,
@@ -115,6 +121,44 @@ def openapi_document() -> dict[str, Any]:
                 parameters=[_param("download", "query", "1: stream the bytes")],
             ),
         },
+        "/v1/documents/{document_id}/synctex/pdf": {
+            "parameters": [_DOC],
+            "get": _op(
+                "SyncTeX, PDF -> source: the project file and line that typeset a point of the"
+                " applied PDF",
+                (200, "SynctexSourceOut"),
+                401,
+                404,
+                422,
+                500,
+                description="404 NO_PDF, NO_SYNCTEX (the PDF has no SyncTeX data) or"
+                " SYNCTEX_NO_MATCH (nothing of the project's files there); 422"
+                " PAGE_OUT_OF_RANGE or INVALID_REQUEST; 500 SYNCTEX_FAILED.",
+                parameters=[
+                    _param("page", "query", "1-based page", type="integer", minimum=1),
+                    _param("x", "query", "Points (1/72 in) from the left edge", type="number"),
+                    _param("y", "query", "Points (1/72 in) from the top edge", type="number"),
+                ],
+            ),
+        },
+        "/v1/documents/{document_id}/synctex/code": {
+            "parameters": [_DOC],
+            "get": _op(
+                "SyncTeX, source -> PDF: the boxes of the applied PDF that a line typeset",
+                (200, "SynctexPdfOut"),
+                401,
+                404,
+                422,
+                500,
+                description="404 NOT_FOUND (no such file in the revision), NO_PDF, NO_SYNCTEX"
+                " or SYNCTEX_NO_MATCH; 422 INVALID_REQUEST; 500 SYNCTEX_FAILED.",
+                parameters=[
+                    _param("file", "query", "A project path, e.g. chapters/intro.tex"),
+                    _param("line", "query", "1-based line", type="integer", minimum=1),
+                    _param("column", "query", "1-based column; 0 or absent: any", type="integer"),
+                ],
+            ),
+        },
         "/v1/jobs/{job_id}": {
             "parameters": [_JOB],
             "get": _op(
@@ -129,6 +173,24 @@ def openapi_document() -> dict[str, Any]:
         "/v1/jobs/{job_id}/log": {
             "parameters": [_JOB],
             "get": _op("The compile log (text/plain)", (200, None), 401, 404),
+        },
+        "/v1/jobs/{job_id}/outputs": {
+            "parameters": [_JOB],
+            "get": _op(
+                "The job's output files (PDF, log, SyncTeX, .bbl), with download paths",
+                (200, "OutputsOut"),
+                401,
+                404,
+            ),
+        },
+        "/v1/jobs/{job_id}/outputs/{name}": {
+            "parameters": [_JOB, _param("name", "path", "An output's name, e.g. main.bbl")],
+            "get": _op(
+                "One output file, streamed as an attachment (404 NO_OUTPUT_FILE: no such name)",
+                (200, None),
+                401,
+                404,
+            ),
         },
         "/internal/v1/jobs/{job_id}/result": {
             "parameters": [_JOB],

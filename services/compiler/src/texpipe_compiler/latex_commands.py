@@ -106,6 +106,8 @@ def engine_argv(engine: Engine, main: MainFile) -> list[str]:
             "--bundle",
             TECTONIC_BUNDLE,
             "--keep-logs",
+            # The .bbl stays beside the PDF (an output file); the sandbox is discarded anyway.
+            "--keep-intermediates",
             "--synctex",
             "--outdir",
             ".",

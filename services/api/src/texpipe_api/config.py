@@ -79,7 +79,7 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
     )
     synctex_timeout_s: float = Field(default=10.0, gt=0, le=120)
     synctex_memory_bytes: int = Field(default=1024 * MIB, ge=64 * MIB)
-    synctex_concurrency: int = Field(default=4, ge=1, le=64)
+    synctex_concurrency: int = Field(default=2, ge=1, le=64)
 
     # Token lookups are cached briefly; a revoked token stops working after at most this.
     token_cache_s: float = Field(default=30.0, ge=0, le=3600)

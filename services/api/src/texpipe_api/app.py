@@ -74,7 +74,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
                 concurrency=settings.synctex_concurrency,
             ),
             bwrap=settings.synctex_bwrap,
-            synctex=settings.synctex_command,
+            synctex=(settings.synctex_command,),
         ),
         max_bytes=settings.synctex_max_bytes,
     )

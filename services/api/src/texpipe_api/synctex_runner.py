@@ -69,8 +69,14 @@ class SynctexRunner:
     """Answers SyncTeX queries, at most ``limits.concurrency`` at a time per process."""
 
     def __init__(
-        self, limits: SynctexLimits, *, bwrap: str = "bwrap", synctex: str = "/usr/bin/synctex"
+        self,
+        limits: SynctexLimits,
+        *,
+        bwrap: str = "/usr/bin/bwrap",
+        synctex: tuple[str, ...] = ("/usr/bin/synctex",),
     ) -> None:
+        """``synctex``: the tool's command line before its query (a path under /usr: the
+        sandbox shows nothing else; tests put a stand-in there)."""
         self._limits, self._bwrap, self._synctex = limits, bwrap, synctex
         self._slots = asyncio.Semaphore(limits.concurrency)
 
@@ -121,7 +127,7 @@ class SynctexRunner:
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin",
             "--ro-bind", folder, INSIDE, "--chdir", INSIDE, "--remount-ro", "/",
-            "--", self._synctex, *query,
+            "--", *self._synctex, *query,
         ]  # fmt: skip
 
     async def _query(self, data: bytes, query: list[str]) -> list[dict[str, str]]:
@@ -143,10 +149,9 @@ class SynctexRunner:
             )
         except OSError as exc:
             raise SynctexRunError(f"synctex could not start: {exc}") from exc
-        assert process.stdout is not None
         try:
             async with asyncio.timeout(self._limits.timeout_s):
-                answer = await process.stdout.read(MAX_ANSWER_BYTES)
+                answer = await _bounded_answer(process)
                 await process.wait()
         except TimeoutError as exc:
             log.warning("synctex_timeout", timeout_s=self._limits.timeout_s)
@@ -157,11 +162,33 @@ class SynctexRunner:
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                await asyncio.shield(process.wait())
+                await asyncio.shield(_reap(process))
         if process.returncode != 0:
             log.warning("synctex_failed", returncode=process.returncode)
             raise SynctexRunError(f"synctex ended with status {process.returncode}")
         return answer
+
+
+async def _bounded_answer(process: asyncio.subprocess.Process) -> bytes:
+    """Standard output to its end, or SynctexRunError past MAX_ANSWER_BYTES (the caller then
+    kills the process group)."""
+    assert process.stdout is not None
+    answer = b""
+    while chunk := await process.stdout.read(MAX_ANSWER_BYTES + 1 - len(answer)):
+        answer += chunk
+        if len(answer) > MAX_ANSWER_BYTES:
+            raise SynctexRunError(f"synctex answered more than {MAX_ANSWER_BYTES} bytes")
+    return answer
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Wait for a killed tool. asyncio's ``wait`` also waits for its pipe to close, which a
+    reader paused on a full buffer never sees: what is left is drained (its writers are dead,
+    so at most a pipe's buffer)."""
+    assert process.stdout is not None
+    while await process.stdout.read(65536):
+        pass
+    await process.wait()
 
 
 def _lay_out(folder: Path, data: bytes) -> None:

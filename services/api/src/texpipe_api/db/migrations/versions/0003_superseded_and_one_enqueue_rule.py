@@ -28,14 +28,16 @@ branch_labels = None
 depends_on = None
 
 # The constraint is added NOT VALID and validated afterwards: validating takes no lock that
-# blocks writes, and every existing row already satisfies the wider list.
+# blocks writes, and every existing row already satisfies the wider list. It keeps its name,
+# jobs_state_check, for the migrations that widen it again.
 UPGRADE = """
-ALTER TABLE jobs ADD CONSTRAINT jobs_state_known CHECK (
+ALTER TABLE jobs ADD CONSTRAINT jobs_state_wider CHECK (
     state IN ('queued', 'applied', 'stale', 'failed', 'timed_out', 'rejected', 'dead',
               'superseded')
 ) NOT VALID;
 ALTER TABLE jobs DROP CONSTRAINT jobs_state_check;
-ALTER TABLE jobs VALIDATE CONSTRAINT jobs_state_known;
+ALTER TABLE jobs RENAME CONSTRAINT jobs_state_wider TO jobs_state_check;
+ALTER TABLE jobs VALIDATE CONSTRAINT jobs_state_check;
 
 CREATE TABLE job_keys (
     document_id uuid NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
@@ -63,10 +65,10 @@ UPDATE jobs SET idempotency_key = k.key FROM job_keys k
                       AND o.idempotency_key = k.key);
 DROP TABLE job_keys;
 UPDATE jobs SET state = 'stale' WHERE state = 'superseded';
+ALTER TABLE jobs DROP CONSTRAINT jobs_state_check;
 ALTER TABLE jobs ADD CONSTRAINT jobs_state_check CHECK (
     state IN ('queued', 'applied', 'stale', 'failed', 'timed_out', 'rejected', 'dead')
 );
-ALTER TABLE jobs DROP CONSTRAINT jobs_state_known;
 """
 
 

@@ -1,7 +1,8 @@
 """Generate the committed JSON Schemas and the AsyncAPI document from the models.
 
 ``python -m texpipe_contracts.schema_gen [--check] DIR`` writes (or, with ``--check``,
-compares) ``DIR/schemas/*.json`` and ``DIR/asyncapi.json``.
+compares) ``DIR/schemas/*.json`` and ``DIR/asyncapi.json``. Besides one schema per message,
+``schemas/job.state.json`` is the enum of job states (what the api's job answers carry).
 """
 
 import argparse
@@ -10,9 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from texpipe_contracts import topology
+from texpipe_contracts.jobs import JobState
 from texpipe_contracts.v1 import CompileCompleted, CompileRequested
 
 MESSAGES: dict[str, tuple[type[BaseModel], str, str]] = {
@@ -94,6 +96,8 @@ def rendered_files() -> dict[str, str]:
         f"schemas/{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n"
         for name, schema in json_schemas().items()
     }
+    job_state = TypeAdapter(JobState).json_schema()
+    files["schemas/job.state.json"] = json.dumps(job_state, indent=2, sort_keys=True) + "\n"
     files["asyncapi.json"] = json.dumps(asyncapi_document(), indent=2, sort_keys=True) + "\n"
     return files
 

@@ -22,7 +22,8 @@ exit codes:
   0  success (for status: applied, or not finished yet)
   1  the LaTeX did not compile: failed, timed_out or rejected
   2  usage error: bad arguments or local files, or the api refused the request (4xx)
-  3  service trouble: api unreachable, 5xx, job dead or stale, wait timed out
+  3  service trouble: api unreachable, 5xx, job dead, wait timed out
+  4  a newer revision of the document took over: job stale or superseded
 """
 
 

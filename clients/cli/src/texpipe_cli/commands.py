@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from texpipe_contracts.jobs import JobState
+
 from texpipe_cli import files
 from texpipe_cli.client import ApiClient
 from texpipe_cli.config import ApiConfig
@@ -106,7 +108,7 @@ async def compile_command(config: ApiConfig, opts: CompileOptions, console: Cons
         if not (opts.wait or opts.output):
             console.result(created.job_id)
             return Exit.OK
-        job = await _wait(api, created.job_id, console, opts.timeout_s, "queued")
+        job = await _wait(api, created.job_id, console, opts.timeout_s, JobState.QUEUED)
         code = exit_for_state(job.state)
         if code is not Exit.OK:
             for line in describe_job(job) + diagnostic_lines(job):

@@ -1,16 +1,18 @@
 """The api's answers the CLI reads, parsed from plain JSON and checked on the way in.
 
 The CLI does not import the api's schemas (it talks HTTP only); it reads the few fields it
-needs and ignores the rest, so the api may add fields freely.
+needs and ignores the rest, so the api may add fields freely. A job's state stays a string: a
+state this CLI does not know (from a newer api) is shown as it is, and is not final.
 """
 
 from dataclasses import dataclass
 from typing import TypeVar
 
+from texpipe_contracts.jobs import JobState, is_final
+
 from texpipe_cli.errors import ServiceError
 
-FINAL_STATES = frozenset({"applied", "stale", "failed", "timed_out", "rejected", "dead"})
-LATEX_FAILURES = frozenset({"failed", "timed_out", "rejected"})
+LATEX_FAILURES = frozenset({JobState.FAILED, JobState.TIMED_OUT, JobState.REJECTED})
 
 T = TypeVar("T")
 
@@ -57,7 +59,7 @@ class Job:
     @property
     def final(self) -> bool:
         """The job will not change any more by itself."""
-        return self.state in FINAL_STATES
+        return is_final(self.state)
 
 
 @dataclass(frozen=True, slots=True)

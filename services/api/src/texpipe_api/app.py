@@ -83,6 +83,7 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
         retry_s=settings.relay_retry_s,
         linger_s=settings.relay_linger_s,
         workers=settings.relay_workers,
+        hold_max_s=settings.relay_hold_max_s,
     )
     app[keys.RELAY] = relay
     task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None

@@ -66,6 +66,12 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
     relay_retry_s: float = Field(default=1.0, gt=0, le=60)
     relay_linger_s: float = Field(default=0.01, ge=0, le=1)
     relay_workers: int = Field(default=4, ge=1, le=32)
+    relay_hold_max_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="A job published this long ago no longer holds its document's next job.",
+    )
 
     # Retention of finished jobs.
     job_retention_days: float = Field(default=30.0, gt=0)

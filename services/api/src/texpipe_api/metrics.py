@@ -11,7 +11,13 @@ HTTP_LATENCY = Histogram(
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-JOBS_SUBMITTED = Counter("texpipe_api_jobs_submitted_total", "Compile jobs accepted (202).")
+JOBS_SUBMITTED = Counter(
+    "texpipe_api_jobs_submitted_total", "New compile jobs (requests that join a job not counted)."
+)
+JOBS_SUPERSEDED = Counter(
+    "texpipe_api_jobs_superseded_total",
+    "Queued jobs that a newer compile request of their document replaced before publishing.",
+)
 RESULTS = Counter(
     "texpipe_api_results_total", "Results taken by the internal endpoint, by answer.", ["answer"]
 )

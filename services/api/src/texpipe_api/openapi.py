@@ -103,6 +103,13 @@ def openapi_document() -> dict[str, Any]:
                 404,
                 422,
                 parameters=[_param("Idempotency-Key", "header", "Same key, same job")],
+                description="Answers with a job by one rule, with or without a key: the job"
+                " this key was answered with before; else, when the current revision's PDF is"
+                " applied, the job that applied it; else the document's latest job when it is"
+                " queued for the current revision; else a new queued job. A new job supersedes"
+                " the document's older jobs still waiting to be published (they end"
+                " 'superseded', never compiled), and waits while the document's previous"
+                " compile is in flight.",
             ),
         },
         "/v1/documents/{document_id}/pdf": {

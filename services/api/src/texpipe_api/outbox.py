@@ -8,14 +8,21 @@ marks a row sent only after the broker confirmed its message. A crash between th
 the commit publishes that row again later: delivery is at least once, with a stable
 ``message_id`` so consumers recognise the duplicate.
 
-It wakes on NOTIFY (``notify.py`` calls :meth:`OutboxRelay.wake`) and sweeps every few seconds
-anyway, so a lost notification only delays a message. With the broker or PostgreSQL down it
+At most one compile per document is in flight: a row is held while an earlier job of its
+document is still queued (``outbox_queries._CLAIM``), and goes out once that job is final. A
+newer compile request supersedes a held row's job before it is ever published (``jobs.py``),
+so a burst of edits compiles the first revision and the newest one.
+
+It wakes on NOTIFY (``notify.py`` calls :meth:`OutboxRelay.wake`): a new outbox row, or a job
+that became final (a held row may be free). It sweeps every few seconds anyway, so a lost
+notification only delays a message. With the broker or PostgreSQL down it
 keeps retrying; no row is given up on for an outage, and requests are still accepted while
 only the broker is down. Publishing goes through the service kit's broker edge
 (``texpipe_servicekit.rabbit.publish_confirmed``: persistent, mandatory, confirmed).
 """
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -67,6 +74,7 @@ class OutboxRelay:
         retry_s: float,
         linger_s: float = 0.0,
         workers: int = 1,
+        hold_max_s: float = 600.0,
     ) -> None:
         self._pool = pool
         self._amqp_url = amqp_url
@@ -76,6 +84,7 @@ class OutboxRelay:
         self._retry_s = retry_s
         self._linger_s = linger_s
         self._workers = workers
+        self._hold_max = timedelta(seconds=hold_max_s)
         self._wake = asyncio.Event()
         self._broker: RabbitBroker | None = None
         self.published = 0
@@ -171,7 +180,9 @@ class OutboxRelay:
 
     async def _publish_batch(self, broker: RabbitBroker) -> tuple[int, int, Exception | None]:
         async with self._pool.acquire() as conn, conn.transaction():
-            claimed = await outbox_queries.claim_pending(conn, self._batch_size)
+            claimed = await outbox_queries.claim_pending(
+                conn, self._batch_size, hold_max=self._hold_max
+            )
             if not claimed:
                 return 0, 0, None
             ready = await self._build_messages(conn, claimed)

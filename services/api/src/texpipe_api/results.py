@@ -40,7 +40,9 @@ async def verify_pdf(s3: S3Store, pdf: PdfRef) -> None:
 def _answer(verdict: Verdict) -> ResultAnswer:
     metrics.RESULTS.labels(answer=verdict.action.value).inc()
     if verdict.action is Action.ALREADY_STALE or verdict.action is Action.MAKE_STALE:
-        raise JobStaleError("a newer revision exists or a newer PDF is applied", job_state="stale")
+        raise JobStaleError(
+            "a newer revision exists or a newer PDF is applied", job_state=verdict.job_state
+        )
     if verdict.action is Action.REFUSE:
         raise ResultInvalidError(f"the job is {verdict.job_state!r}, which takes no results")
     status = "already_applied" if verdict.action is Action.ALREADY_DONE else "applied"

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.jobs import JobState
 from texpipe_contracts.v1 import Engine
 
 
@@ -22,16 +23,6 @@ class EngineSource(StrEnum):
     MAGIC_COMMENT = "magic_comment"
     LATEXMKRC = "latexmkrc"
     DEFAULT = "default"
-
-
-JobState = Literal["queued", "applied", "stale", "failed", "timed_out", "rejected", "dead"]
-FINAL_STATES: frozenset[str] = frozenset({"applied", "stale", "failed", "timed_out", "rejected"})
-"""States a job leaves no more by itself. ``dead`` is final for a client too (see is_final)."""
-
-
-def is_final(state: str) -> bool:
-    """Whether a long-poll should answer: the job will not change without outside help."""
-    return state in FINAL_STATES or state == "dead"
 
 
 class Base64File(BaseModel):

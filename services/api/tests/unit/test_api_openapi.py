@@ -6,6 +6,7 @@ from aiohttp import web
 from texpipe_api.openapi import openapi_document
 from texpipe_api.routes import setup_routes
 from texpipe_api.views.docs import render_docs
+from texpipe_contracts.jobs import JobState
 
 
 def served_routes() -> set[tuple[str, str]]:
@@ -43,3 +44,13 @@ def test_docs_page_is_self_contained() -> None:
     page = render_docs()
     assert "<script" not in page
     assert "/v1/jobs/{job_id}" in page
+
+
+def test_job_states_are_the_contracts_enum() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    assert schemas["JobState"]["enum"] == [state.value for state in JobState]
+    assert "superseded" in schemas["JobState"]["enum"]
+    assert schemas["JobOut"]["properties"]["state"] == {"$ref": "#/components/schemas/JobState"}
+    assert schemas["JobAccepted"]["properties"]["state"] == {
+        "$ref": "#/components/schemas/JobState"
+    }

@@ -3,12 +3,20 @@
 from datetime import timedelta
 
 from asyncpg import Record
+from texpipe_contracts.jobs import JobState
 
 from texpipe_api.db.conn import Conn
 
+_QUEUED = JobState.QUEUED.value
+
 # SKIP LOCKED: rows another relay holds (in its own transaction, while it publishes them) are
 # not seen here, so two relays never publish the same row; the lock ends with that transaction.
-_CLAIM = """
+# The in-flight rule: a row is held (not claimed) while an earlier job of its document is still
+# queued, i.e. in flight or about to be, unless that job's message went out more than
+# ``hold_max`` ago, or so long ago that retention deleted its row (a lost job must not stop its
+# document for good). A held row is claimed
+# once that job is final (its result wakes the relays) or superseded by a newer request.
+_CLAIM = f"""
 SELECT o.id, o.message_id, o.created_at, j.id AS job_id, j.document_id, j.revision, j.engine,
        j.timeout_ms, r.main_file, r.source_key, r.source_sha256, r.source_size,
        r.created_at AS revision_created_at
@@ -16,15 +24,20 @@ FROM outbox o
 JOIN jobs j ON j.id = o.job_id
 JOIN revisions r ON r.document_id = j.document_id AND r.revision = j.revision
 WHERE o.published_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM jobs e JOIN outbox eo ON eo.job_id = e.id
+      WHERE e.document_id = j.document_id AND e.seq < j.seq AND e.state = '{_QUEUED}'
+        AND (eo.published_at IS NULL OR eo.published_at > now() - $2::interval))
 ORDER BY o.id
 LIMIT $1
 FOR UPDATE OF o SKIP LOCKED
 """
 
 
-async def claim_pending(conn: Conn, limit: int) -> list[Record]:
-    """Lock up to ``limit`` unpublished rows (with what their messages need), oldest first."""
-    return await conn.fetch(_CLAIM, limit)
+async def claim_pending(conn: Conn, limit: int, *, hold_max: timedelta) -> list[Record]:
+    """Lock up to ``limit`` unpublished rows that are not held (with what their messages
+    need), oldest first."""
+    return await conn.fetch(_CLAIM, limit, hold_max)
 
 
 async def mark_published(conn: Conn, ids: list[int]) -> None:
@@ -44,11 +57,11 @@ async def pending_count(conn: Conn) -> int:
 
 # A job is pruned when it is finished, older than the retention, and not its document's latest
 # (a newer job of the same document exists). Batches keep each transaction short.
-_PRUNE_JOBS = """
+_PRUNE_JOBS = f"""
 WITH doomed AS (
     SELECT j.id FROM jobs j
     WHERE j.finished_at < now() - $1::interval
-      AND j.state <> 'queued'
+      AND j.state <> '{_QUEUED}'
       AND EXISTS (SELECT 1 FROM jobs n WHERE n.document_id = j.document_id AND n.seq > j.seq)
     ORDER BY j.finished_at
     LIMIT $2

@@ -81,7 +81,6 @@ async def compile_document(request: web.Request) -> web.Response:
     row = await jobs.submit_compile(
         request.config_dict[keys.BATCHER],
         request.config_dict[keys.PG_POOL],
-        request.config_dict[keys.JOB_POLICY],
         tenant_of(request),
         document_id,
         key,

@@ -4,7 +4,9 @@ A successful result is applied only when its revision is still the document's cu
 is newer than the PDF already applied; otherwise the job becomes ``stale``. Failed, timed-out
 and rejected results are recorded on the job and never touch the document. A job that already
 has its result answers the same way again (a redelivery is not applied twice). ``queued`` and
-``dead`` jobs take results: a dead job revives when its dead letter is replayed.
+``dead`` jobs take results: a dead job revives when its dead letter is replayed. A
+``cancelled`` job is final: its result (from a compiler that never heard of the cancel) is
+refused like a stale one, and the applier acks it.
 """
 
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ class Action(Enum):
     RECORD = "record"  # job -> failed / timed_out / rejected, document untouched
     ALREADY_DONE = "already_done"  # the job has its result: 200 already_applied
     ALREADY_STALE = "already_stale"  # the job was found stale before: 409 stale again
+    CANCELLED = "cancelled"  # the job was cancelled: 409 stale (nothing to retry)
     REFUSE = "refuse"  # a state this code does not know takes results: 409, retry later
 
 
@@ -51,6 +54,8 @@ def decide(
     """Decide what a result does to its job and document."""
     if job_state == "stale":
         return Verdict(Action.ALREADY_STALE, job_state)
+    if job_state == "cancelled":
+        return Verdict(Action.CANCELLED, job_state)
     if job_state in _DONE_STATES:
         return Verdict(Action.ALREADY_DONE, job_state)
     if job_state not in TAKES_RESULTS:

@@ -65,72 +65,66 @@ CREATE TABLE document_events (
 );
 CREATE INDEX document_events_created ON document_events (created_at);
 
--- Appends one event per row of `rows` (document_id, type, data), documents in id order.
-CREATE FUNCTION texpipe_append_document_events(rows jsonb) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    doc uuid;
-    n bigint;
-BEGIN
-    FOR doc, n IN
-        SELECT (r ->> 'document_id')::uuid, count(*)
-        FROM jsonb_array_elements(rows) r GROUP BY 1 ORDER BY 1
-    LOOP
-        INSERT INTO document_event_seqs AS s (document_id, last_seq) VALUES (doc, n)
-        ON CONFLICT (document_id) DO UPDATE SET last_seq = s.last_seq + n;
-    END LOOP;
-    INSERT INTO document_events (document_id, seq, type, data)
-    SELECT e.document_id, s.last_seq - e.n + e.k, e.type, e.data
-    FROM (
-        SELECT (r ->> 'document_id')::uuid AS document_id, r ->> 'type' AS type,
-               r -> 'data' AS data,
-               count(*) OVER (PARTITION BY r ->> 'document_id') AS n,
-               row_number() OVER (PARTITION BY r ->> 'document_id' ORDER BY ord) AS k
-        FROM jsonb_array_elements(rows) WITH ORDINALITY AS t (r, ord)
-    ) e JOIN document_event_seqs s ON s.document_id = e.document_id;
-    PERFORM pg_notify('texpipe_document_events', d)
-    FROM (SELECT DISTINCT r ->> 'document_id' AS d FROM jsonb_array_elements(rows) r) docs;
-END;
+-- Appends one event per element (document, type, data: the arrays side by side), in order.
+-- One statement each: the counters are upserted in document id order (see above).
+CREATE FUNCTION texpipe_append_document_events(docs uuid[], types text[], datas jsonb[])
+RETURNS void LANGUAGE sql AS $$
+    WITH e AS (
+        SELECT d AS document_id, t AS type, x AS data,
+               row_number() OVER (PARTITION BY d ORDER BY ord) AS k
+        FROM unnest(docs, types, datas) WITH ORDINALITY AS u (d, t, x, ord)
+    ), counts AS (
+        SELECT document_id, count(*) AS n FROM e GROUP BY document_id
+    ), seqs AS (
+        INSERT INTO document_event_seqs AS s (document_id, last_seq)
+        SELECT document_id, n FROM counts ORDER BY document_id
+        ON CONFLICT (document_id) DO UPDATE SET last_seq = s.last_seq + EXCLUDED.last_seq
+        RETURNING document_id, last_seq
+    ), written AS (
+        INSERT INTO document_events (document_id, seq, type, data)
+        SELECT e.document_id, seqs.last_seq - counts.n + e.k, e.type, e.data
+        FROM e JOIN counts USING (document_id) JOIN seqs USING (document_id)
+        RETURNING document_id
+    )
+    SELECT count(pg_notify('texpipe_document_events', document_id::text))
+    FROM (SELECT DISTINCT document_id FROM written) notified;
 $$;
 
-CREATE FUNCTION texpipe_job_event(j jobs) RETURNS jsonb
+CREATE FUNCTION texpipe_job_data(j jobs) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'document_id', j.document_id,
-        'type', 'job',
-        'data', jsonb_strip_nulls(jsonb_build_object(
-            'job_id', j.id,
-            'revision', j.revision,
-            'state', j.state,
-            'error', CASE WHEN j.error_code IS NULL THEN NULL ELSE jsonb_build_object(
-                'code', j.error_code, 'message', j.error_message,
-                'file', j.error_file, 'line', j.error_line) END,
-            'pdf', CASE WHEN j.state = 'applied' THEN jsonb_build_object(
-                'sha256', j.pdf_sha256, 'size', j.pdf_size, 'pages', j.pdf_pages) END,
-            'dead_reason', j.dead_reason
-        ))
-    )
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'job_id', j.id,
+        'revision', j.revision,
+        'state', j.state,
+        'error', CASE WHEN j.error_code IS NULL THEN NULL ELSE jsonb_build_object(
+            'code', j.error_code, 'message', j.error_message,
+            'file', j.error_file, 'line', j.error_line) END,
+        'pdf', CASE WHEN j.state = 'applied' THEN jsonb_build_object(
+            'sha256', j.pdf_sha256, 'size', j.pdf_size, 'pages', j.pdf_pages) END,
+        'dead_reason', j.dead_reason
+    ))
 $$;
 
 CREATE FUNCTION texpipe_jobs_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM texpipe_append_document_events(
-        (SELECT jsonb_agg(texpipe_job_event(n) ORDER BY n.seq) FROM new_rows n));
+        array_agg(n.document_id ORDER BY n.seq), array_agg('job'::text ORDER BY n.seq),
+        array_agg(texpipe_job_data(n) ORDER BY n.seq))
+    FROM new_rows n;
     RETURN NULL;
 END;
 $$;
 
 CREATE FUNCTION texpipe_jobs_updated() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    events jsonb;
 BEGIN
-    SELECT jsonb_agg(texpipe_job_event(n) ORDER BY n.seq) INTO events
-    FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE o.state IS DISTINCT FROM n.state;
-    IF events IS NOT NULL THEN
-        PERFORM texpipe_append_document_events(events);
-    END IF;
+    PERFORM texpipe_append_document_events(
+        array_agg(n.document_id ORDER BY n.seq), array_agg('job'::text ORDER BY n.seq),
+        array_agg(texpipe_job_data(n) ORDER BY n.seq))
+    FROM new_rows n JOIN old_rows o ON o.id = n.id
+    WHERE o.state IS DISTINCT FROM n.state
+    HAVING count(*) > 0;
     RETURN NULL;
 END;
 $$;
@@ -138,13 +132,11 @@ $$;
 CREATE FUNCTION texpipe_revisions_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM texpipe_append_document_events((
-        SELECT jsonb_agg(jsonb_build_object(
-            'document_id', n.document_id,
-            'type', 'revision',
-            'data', jsonb_build_object(
-                'revision', n.revision, 'main', n.main_file, 'engine', n.engine)
-        ) ORDER BY n.revision) FROM new_rows n));
+    PERFORM texpipe_append_document_events(
+        array_agg(n.document_id ORDER BY n.revision), array_agg('revision'::text ORDER BY n.revision),
+        array_agg(jsonb_build_object('revision', n.revision, 'main', n.main_file,
+                                     'engine', n.engine) ORDER BY n.revision))
+    FROM new_rows n;
     RETURN NULL;
 END;
 $$;
@@ -167,8 +159,8 @@ DROP TRIGGER jobs_events_insert ON jobs;
 DROP FUNCTION texpipe_revisions_inserted();
 DROP FUNCTION texpipe_jobs_updated();
 DROP FUNCTION texpipe_jobs_inserted();
-DROP FUNCTION texpipe_job_event(jobs);
-DROP FUNCTION texpipe_append_document_events(jsonb);
+DROP FUNCTION texpipe_job_data(jobs);
+DROP FUNCTION texpipe_append_document_events(uuid[], text[], jsonb[]);
 DROP TABLE document_events;
 DROP TABLE document_event_seqs;
 UPDATE jobs SET state = 'dead', dead_reason = 'cancelled' WHERE state = 'cancelled';

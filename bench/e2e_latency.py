@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
+FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead", "cancelled"}
 LATEXMK = ["latexmk", "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "main.tex"]
 
 

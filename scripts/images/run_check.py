@@ -60,7 +60,7 @@ COMPILER_FLAGS = (
 )
 HEALTH_TIMEOUT_S = 120.0
 COMPILE_TIMEOUT_S = 180.0
-FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
+FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead", "cancelled"}
 HELLO = "\\documentclass{article}\\begin{document}Hello from the images.\\end{document}\n"
 PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
 

@@ -18,7 +18,7 @@ CORPUS_REAL = CORPUS.with_name("corpus-real")
 # corpus' endless document holds one compile slot this long.
 COMPILE_TIMEOUT_MS = 20000
 
-FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
+FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead", "cancelled"}
 
 
 def project_files(folder: Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import aiohttp
 
 from texpipe_testing.stack import StackState
 
-FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
+FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead", "cancelled"}
 
 
 @dataclass

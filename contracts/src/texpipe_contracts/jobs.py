@@ -21,6 +21,7 @@ class JobState(StrEnum):
     REJECTED = "rejected"  # the compiler refused the sources (a limit, a path rule)
     DEAD = "dead"  # the pipeline gave up on it (a dead letter names the reason)
     SUPERSEDED = "superseded"  # a newer compile request of the document replaced it unstarted
+    CANCELLED = "cancelled"  # a client cancelled it (POST /v1/jobs/{id}/cancel)
 
 
 FINAL_STATES: frozenset[JobState] = frozenset(JobState) - {JobState.QUEUED}

@@ -15,7 +15,12 @@ from pydantic import BaseModel, TypeAdapter
 
 from texpipe_contracts import topology
 from texpipe_contracts.jobs import JobState
-from texpipe_contracts.v1 import CompileCompleted, CompileRequested
+from texpipe_contracts.v1 import (
+    CompileCancelRequested,
+    CompileCompleted,
+    CompileRequested,
+    PdfApplied,
+)
 
 MESSAGES: dict[str, tuple[type[BaseModel], str, str]] = {
     "latex.compile.requested.v1": (
@@ -27,6 +32,18 @@ MESSAGES: dict[str, tuple[type[BaseModel], str, str]] = {
         CompileCompleted,
         topology.COMPILE_COMPLETED_V1,
         "A compiler reports how a compile ended; the applier delivers it to the api.",
+    ),
+    "latex.compile.cancel_requested.v1": (
+        CompileCancelRequested,
+        topology.COMPILE_CANCEL_REQUESTED_V1,
+        "The api cancelled a job: every compiler kills its compile, or skips its request later"
+        " (each compiler process binds an exclusive, auto-delete queue of its own).",
+    ),
+    "document.pdf_applied.v1": (
+        PdfApplied,
+        topology.PDF_APPLIED_V1,
+        "A document's PDF changed: once per applied PDF, from the api's outbox. For the"
+        " platform's services, each binding a queue of its own; repeats share a message_id.",
     ),
 }
 
@@ -81,7 +98,8 @@ def asyncapi_document() -> dict[str, Any]:
         "info": {
             "title": "texpipe messages",
             "version": "1.0.0",
-            "description": "Compile requests and results on the 'latex' topic exchange.",
+            "description": "Compile requests, results, cancels and applied PDFs on the 'latex'"
+            " topic exchange.",
         },
         "defaultContentType": "application/json",
         "channels": channels,

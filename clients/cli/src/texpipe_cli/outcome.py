@@ -10,7 +10,7 @@ import re
 from texpipe_contracts.jobs import JobState
 
 from texpipe_cli.errors import Exit
-from texpipe_cli.models import LATEX_FAILURES, Diagnostic, Job
+from texpipe_cli.models import LATEX_FAILURES, Diagnostic, DocumentEvent, Job
 
 # C0 controls except tab and newline, DEL, and the C1 range (ESC sequences start with one).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -34,7 +34,7 @@ def exit_for_state(state: str) -> Exit:
         return Exit.LATEX_FAILURE
     if state in _NEWER_REVISION:
         return Exit.SUPERSEDED
-    return Exit.SERVICE  # dead, and any state this CLI does not know
+    return Exit.SERVICE  # dead, cancelled, and any state this CLI does not know
 
 
 def error_location(job: Job) -> str:
@@ -75,6 +75,8 @@ def describe_job(job: Job) -> list[str]:
             f"{head}: a newer revision was sent before this one was compiled, so it was not"
             " compiled; the newer revision's job makes the document's PDF"
         ]
+    if job.state == JobState.CANCELLED:
+        return [f"{head}: cancelled before it finished (no PDF from it)"]
     if job.state == JobState.DEAD:
         reason = sanitize(job.dead_reason or "no reason given")
         return [f"{head}: the service gave up on this job ({reason})"]
@@ -105,3 +107,22 @@ def diagnostic_lines(job: Job) -> list[str]:
             f"... and {job.diagnostics_omitted} more in the log (texpipe log {sanitize(job.id)})"
         )
     return lines
+
+
+def event_line(event: DocumentEvent) -> str:
+    """One line per document event: ``[id] revision N ...`` or ``[id] job ID rN: state``."""
+    if event.kind == "revision":
+        what = f"revision {event.revision} ({event.main}, {event.engine})"
+    elif event.kind == "job":
+        what = f"job {event.job_id} revision {event.revision}: {event.state}"
+        if event.pages is not None:
+            what += f" ({event.pages} pages, {event.size} bytes)"
+        if event.error is not None:
+            where = ""
+            if event.error.file:
+                line = f":{event.error.line}" if event.error.line is not None else ""
+                where = f"{event.error.file}{line}: "
+            what += f": {where}{event.error.message or event.error.code} [{event.error.code}]"
+    else:
+        what = f"{event.kind} (revision {event.revision})"
+    return sanitize(f"[{event.id}] {what}")

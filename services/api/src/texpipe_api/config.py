@@ -55,6 +55,14 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
     max_wait_s: float = Field(default=60.0, ge=0, le=60)
     presign_expires_s: int = Field(default=300, ge=10, le=3600)
 
+    # Document event streams (GET /v1/documents/{id}/events).
+    max_event_streams_per_tenant: int = Field(
+        default=20, ge=1, le=10_000, description="Open streams per tenant and api process."
+    )
+    event_heartbeat_s: float = Field(
+        default=15.0, gt=0, le=300, description="A comment line this often keeps proxies open."
+    )
+
     # PostgreSQL pool.
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=16, ge=1)

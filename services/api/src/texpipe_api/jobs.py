@@ -1,5 +1,5 @@
 """Use cases on compile jobs: enqueue (``enqueue.py``: one statement, one reuse rule), read,
-long-poll, log."""
+long-poll, cancel, log."""
 
 import asyncio
 from dataclasses import dataclass
@@ -8,14 +8,17 @@ from uuid import UUID, uuid4
 import asyncpg
 from botocore.exceptions import BotoCoreError, ClientError
 from texpipe_contracts.jobs import is_final
+from texpipe_contracts.v1 import CompileCancelRequested
 from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
 
+from texpipe_api import metrics, outbox
 from texpipe_api.batching import CompileBatcher
-from texpipe_api.db import enqueue_queries, job_queries
+from texpipe_api.db import enqueue_queries, job_queries, outbox_queries
 from texpipe_api.db.conn import Conn
 from texpipe_api.enqueue import CompileRequest, enqueue
 from texpipe_api.errors import (
     DependencyUnavailableError,
+    JobFinalError,
     LogTooLargeError,
     NoLogError,
     NotFoundError,
@@ -106,6 +109,36 @@ async def wait_for_job(
             changed.clear()
             job = await get_job(pool, tenant_id, job_id)
     return job
+
+
+async def cancel_job(pool: asyncpg.Pool, tenant_id: UUID, job_id: UUID) -> JobOut:
+    """Cancel a tenant's queued job: it ends ``cancelled`` at once (JobFinalError when it is
+    already final). A compile request not yet published is withdrawn; otherwise a
+    ``compile.cancel_requested.v1`` goes out (same transaction) so that a compiler running it
+    kills its sandbox and one that takes the request later skips it."""
+    async with pool.acquire() as conn, conn.transaction():
+        job = await job_queries.get_job(conn, job_id, tenant_id=tenant_id)
+        if job is None:
+            raise NotFoundError(f"no job {job_id}")
+        # Document first, then job: the lock order of every writer (results.py).
+        await job_queries.lock_document_for_apply(conn, job["document_id"])
+        locked = await job_queries.lock_job(conn, job_id)
+        if locked is None:  # pruned meanwhile (only finished jobs are)
+            raise NotFoundError(f"no job {job_id}")
+        if is_final(locked["state"]):
+            raise JobFinalError(
+                f"job {job_id} is already {locked['state']}", job_state=locked["state"]
+            )
+        row = await job_queries.cancel_job(conn, job_id)
+        if not await outbox_queries.withdraw_compile_request(conn, job_id):
+            await outbox.enqueue_event(
+                conn,
+                CompileCancelRequested(
+                    job_id=job_id, document_id=row["document_id"], revision=row["revision"]
+                ),
+            )
+    metrics.JOBS_CANCELLED.inc()
+    return job_out(row)
 
 
 async def read_log(

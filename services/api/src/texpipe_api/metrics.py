@@ -30,6 +30,12 @@ OUTBOX_PUBLISH_FAILURES = Counter(
 OUTBOX_PENDING = Gauge(
     "texpipe_api_outbox_pending", "Outbox rows not yet published (sampled by the relay)."
 )
+JOBS_CANCELLED = Counter(
+    "texpipe_api_jobs_cancelled_total", "Jobs cancelled (POST /v1/jobs/{id}/cancel)."
+)
+EVENT_STREAMS = Gauge(
+    "texpipe_api_event_streams", "Document event streams open (GET /v1/documents/{id}/events)."
+)
 JOBS_PRUNED = Counter("texpipe_api_jobs_pruned_total", "Finished jobs deleted by retention.")
 PING_SECONDS = Histogram(
     "texpipe_api_ping_seconds",

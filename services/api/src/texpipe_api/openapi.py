@@ -12,9 +12,11 @@ from texpipe_api.schemas import (
     DocumentCreated,
     DocumentOut,
     JobAccepted,
+    JobEvent,
     JobOut,
     PingAnswer,
     PingRequest,
+    RevisionEvent,
 )
 
 _MODELS: tuple[type[BaseModel], ...] = (
@@ -23,6 +25,8 @@ _MODELS: tuple[type[BaseModel], ...] = (
     DocumentOut,
     JobAccepted,
     JobOut,
+    JobEvent,
+    RevisionEvent,
     CompileCompleted,
     ResultAnswer,
     MarkDead,
@@ -131,6 +135,40 @@ def openapi_document() -> dict[str, Any]:
                 404,
                 422,
                 parameters=[_param("wait", "query", "Seconds, 0-60", type="number")],
+            ),
+        },
+        "/v1/documents/{document_id}/events": {
+            "parameters": [_DOC],
+            "get": _op(
+                "The document's events as Server-Sent Events (text/event-stream)",
+                (200, None),
+                401,
+                404,
+                422,
+                429,
+                description="Each event has an 'id' (numbered per document, without gaps),"
+                " 'event: job' (data: JobEvent: a job was queued or reached a state: applied,"
+                " failed with its first error, stale, cancelled, ...) or 'event: revision'"
+                " (data: RevisionEvent), one line of JSON. It sends every event after"
+                " Last-Event-ID (or ?after=N; absent: from the first event kept), then each new"
+                " one as it is committed; ': keepalive' comment lines every event_heartbeat_s."
+                " 429 TOO_MANY_STREAMS past max_event_streams_per_tenant open streams.",
+                parameters=[
+                    _param("Last-Event-ID", "header", "Resume after this event id"),
+                    _param("after", "query", "Start after this event id", type="integer"),
+                ],
+            ),
+        },
+        "/v1/jobs/{job_id}/cancel": {
+            "parameters": [_JOB],
+            "post": _op(
+                "Cancel a queued or compiling job: it ends 'cancelled'",
+                (200, "JobOut"),
+                401,
+                404,
+                409,
+                description="A compile in progress is stopped (its sandbox killed). 409"
+                " JOB_FINAL when the job is already final, with its 'job_state'.",
             ),
         },
         "/v1/jobs/{job_id}/log": {

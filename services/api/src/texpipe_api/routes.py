@@ -4,7 +4,7 @@ from aiohttp import web
 from texpipe_contracts.internal_api import DEAD_PATH, RESULT_PATH
 
 from texpipe_api.middlewares import service_auth_middleware, tenant_auth_middleware
-from texpipe_api.views import docs, internal, public
+from texpipe_api.views import docs, events, internal, public
 
 PING_PATH = "/internal/v1/ping"
 
@@ -17,7 +17,9 @@ def public_app() -> web.Application:
     app.router.add_put("/documents/{document_id}", public.update_document)
     app.router.add_post("/documents/{document_id}/compile", public.compile_document)
     app.router.add_get("/documents/{document_id}/pdf", public.get_pdf)
+    app.router.add_get("/documents/{document_id}/events", events.document_events_stream)
     app.router.add_get("/jobs/{job_id}", public.get_job)
+    app.router.add_post("/jobs/{job_id}/cancel", public.cancel_job)
     app.router.add_get("/jobs/{job_id}/log", public.get_job_log)
     return app
 

@@ -189,3 +189,44 @@ class PingAnswer(BaseModel):
     job_id: UUID
     stages: PingStages
     total_ms: int = Field(description="From the request's arrival to this answer.")
+
+
+class JobEventError(BaseModel):
+    """The first error of a job that did not produce a PDF (text from the log)."""
+
+    code: str
+    message: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+
+class JobEventPdf(BaseModel):
+    """The PDF an ``applied`` job made the document's."""
+
+    sha256: str
+    size: int
+    pages: int
+
+
+class JobEvent(BaseModel):
+    """``event: job`` of GET /v1/documents/{id}/events: a job of the document reached
+    ``state`` (``queued`` when it was made)."""
+
+    job_id: UUID
+    revision: int
+    state: JobState
+    at: datetime = Field(description="When the api recorded the change.")
+    error: JobEventError | None = Field(
+        default=None, description="failed, timed_out, rejected: the first error."
+    )
+    pdf: JobEventPdf | None = Field(default=None, description="applied: the new PDF.")
+    dead_reason: str | None = None
+
+
+class RevisionEvent(BaseModel):
+    """``event: revision`` of GET /v1/documents/{id}/events: a new revision was saved."""
+
+    revision: int
+    main: str
+    engine: Engine
+    at: datetime = Field(description="When the api recorded it.")

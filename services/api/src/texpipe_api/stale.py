@@ -5,7 +5,8 @@ is newer than the PDF already applied; otherwise the job becomes ``stale``. Fail
 and rejected results are recorded on the job and never touch the document. A job that already
 has its result answers the same way again (a redelivery is not applied twice). ``queued`` and
 ``dead`` jobs take results: a dead job revives when its dead letter is replayed. A
-``superseded`` job answers as a stale one.
+``superseded`` job answers as a stale one. A ``cancelled`` job is final: its result (from a
+compiler that never heard of the cancel) is refused like a stale one, and the applier acks it.
 """
 
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class Action(Enum):
     RECORD = "record"  # job -> failed / timed_out / rejected, document untouched
     ALREADY_DONE = "already_done"  # the job has its result: 200 already_applied
     ALREADY_STALE = "already_stale"  # the job was found stale (or superseded) before: 409
+    CANCELLED = "cancelled"  # the job was cancelled: 409 stale (nothing to retry)
     REFUSE = "refuse"  # a state this code does not know takes results: 409, retry later
 
 
@@ -57,6 +59,8 @@ def decide(
     """Decide what a result does to its job and document."""
     if job_state in _SUPERSEDED_STATES:
         return Verdict(Action.ALREADY_STALE, job_state)
+    if job_state == JobState.CANCELLED:
+        return Verdict(Action.CANCELLED, job_state)
     if job_state in _DONE_STATES:
         return Verdict(Action.ALREADY_DONE, job_state)
     if job_state not in TAKES_RESULTS:

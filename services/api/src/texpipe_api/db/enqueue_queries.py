@@ -98,7 +98,7 @@ WITH req AS (
     -- is that one's. Neither waits, so enqueues never deadlock here.
     SELECT o.id, o.job_id FROM outbox o JOIN jobs h ON h.id = o.job_id
     WHERE h.document_id IN (SELECT document_id FROM job) AND h.state = '{_QUEUED}'
-      AND o.published_at IS NULL
+      AND o.published_at IS NULL AND o.kind = 'compile_requested'
     FOR UPDATE OF o SKIP LOCKED
 ), dropped AS (
     DELETE FROM outbox WHERE id IN (SELECT id FROM held) RETURNING job_id

@@ -4,6 +4,8 @@
 A job that becomes final wakes its long-polls (``JOB_FINAL_CHANNEL``) and the outbox relays
 (``OUTBOX_CHANNEL``): the document's next job may have been held behind it."""
 
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from asyncpg import Record
@@ -55,12 +57,21 @@ async def lock_job(conn: Conn, job_id: UUID) -> Record | None:
     )
 
 
-async def set_document_pdf(conn: Conn, *, result: CompileCompleted) -> None:
+@dataclass(frozen=True, slots=True)
+class AppliedPdf:
+    """Whose document got a PDF, and when."""
+
+    tenant_id: UUID
+    applied_at: datetime
+
+
+async def set_document_pdf(conn: Conn, *, result: CompileCompleted) -> AppliedPdf:
     """Make the result's PDF the document's applied PDF."""
     assert result.pdf is not None
-    await conn.execute(
+    row = await conn.fetchrow(
         "UPDATE documents SET pdf_revision = $2, pdf_key = $3, pdf_sha256 = $4, pdf_size = $5,"
-        " pdf_pages = $6, pdf_applied_at = now(), pdf_job_id = $7 WHERE id = $1",
+        " pdf_pages = $6, pdf_applied_at = now(), pdf_job_id = $7 WHERE id = $1"
+        " RETURNING tenant_id, pdf_applied_at",
         result.document_id,
         result.revision,
         result.pdf.key,
@@ -69,6 +80,8 @@ async def set_document_pdf(conn: Conn, *, result: CompileCompleted) -> None:
         result.pdf.pages,
         result.job_id,
     )
+    assert row is not None  # the caller holds the document's lock
+    return AppliedPdf(row["tenant_id"], row["pdf_applied_at"])
 
 
 _RECORD_RESULT = f"""
@@ -111,6 +124,19 @@ async def record_result(conn: Conn, *, result: CompileCompleted, state: str) -> 
         result.cache_hit,
         listed.model_dump_json() if listed is not None else None,
     )
+
+
+async def cancel_job(conn: Conn, job_id: UUID) -> Record:
+    """Make the (locked, queued) job ``cancelled`` and wake its long-polls; the job's row."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE jobs SET state = 'cancelled', finished_at = now() WHERE id = $1
+        RETURNING *, pg_notify('{JOB_FINAL_CHANNEL}', id::text)
+        """,
+        job_id,
+    )
+    assert row is not None  # the caller holds the job's lock
+    return row
 
 
 async def mark_dead(

@@ -1,11 +1,18 @@
-"""SQL of the outbox relay and of retention."""
+"""SQL of the outbox relay and of retention.
+
+An outbox row is of one ``kind``: ``compile_requested`` rows are built into their message from
+the job and revision when published; event rows (``pdf_applied``, ``cancel_requested``) carry
+their whole message in ``payload``, written by the transaction that caused them.
+"""
 
 from datetime import timedelta
+from uuid import UUID
 
 from asyncpg import Record
 from texpipe_contracts.jobs import JobState
 
 from texpipe_api.db.conn import Conn
+from texpipe_api.db.job_queries import OUTBOX_CHANNEL
 
 _QUEUED = JobState.QUEUED.value
 
@@ -23,21 +30,59 @@ SELECT o.id, o.message_id, o.created_at, j.id AS job_id, j.document_id, j.revisi
 FROM outbox o
 JOIN jobs j ON j.id = o.job_id
 JOIN revisions r ON r.document_id = j.document_id AND r.revision = j.revision
-WHERE o.published_at IS NULL
+WHERE o.published_at IS NULL AND o.kind = 'compile_requested'
   AND NOT EXISTS (
-      SELECT 1 FROM jobs e JOIN outbox eo ON eo.job_id = e.id
+      SELECT 1 FROM jobs e JOIN outbox eo ON eo.job_id = e.id AND eo.kind = 'compile_requested'
       WHERE e.document_id = j.document_id AND e.seq < j.seq AND e.state = '{_QUEUED}'
         AND (eo.published_at IS NULL OR eo.published_at > now() - $2::interval))
 ORDER BY o.id
 LIMIT $1
 FOR UPDATE OF o SKIP LOCKED
 """
+_CLAIM_EVENTS = """
+SELECT id, kind, payload FROM outbox
+WHERE published_at IS NULL AND kind <> 'compile_requested'
+ORDER BY id
+LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
 
 
 async def claim_pending(conn: Conn, limit: int, *, hold_max: timedelta) -> list[Record]:
-    """Lock up to ``limit`` unpublished rows that are not held (with what their messages
+    """Lock up to ``limit`` unpublished compile requests that are not held (with what their messages
     need), oldest first."""
     return await conn.fetch(_CLAIM, limit, hold_max)
+
+
+async def claim_pending_events(conn: Conn, limit: int) -> list[Record]:
+    """Lock up to ``limit`` unpublished event rows (id, kind, payload), oldest first."""
+    return await conn.fetch(_CLAIM_EVENTS, limit)
+
+
+async def insert_event(
+    conn: Conn, *, job_id: UUID, message_id: UUID, kind: str, payload: str
+) -> None:
+    """An event row (``payload``: the message's JSON), and the relays' wake-up."""
+    await conn.execute(
+        "WITH row AS (INSERT INTO outbox (job_id, message_id, kind, payload)"
+        " VALUES ($1, $2, $3, $4::jsonb) RETURNING id)"
+        f" SELECT pg_notify('{OUTBOX_CHANNEL}', '') FROM row",
+        job_id,
+        message_id,
+        kind,
+        payload,
+    )
+
+
+async def withdraw_compile_request(conn: Conn, job_id: UUID) -> bool:
+    """Delete the job's compile request if it was not published yet (a relay publishing it
+    right now holds its row: this waits for that relay, then finds it published)."""
+    status: str = await conn.execute(
+        "DELETE FROM outbox WHERE job_id = $1 AND kind = 'compile_requested'"
+        " AND published_at IS NULL",
+        job_id,
+    )
+    return status != "DELETE 0"
 
 
 async def mark_published(conn: Conn, ids: list[int]) -> None:

@@ -120,6 +120,15 @@ async def get_job(request: web.Request) -> web.Response:
     return json_model(job)
 
 
+async def cancel_job(request: web.Request) -> web.Response:
+    """POST /v1/jobs/{job_id}/cancel"""
+    job_id = path_uuid(request, "job_id")
+    with structlog.contextvars.bound_contextvars(job_id=str(job_id)):
+        job = await jobs.cancel_job(request.config_dict[keys.PG_POOL], tenant_of(request), job_id)
+        log.info("job_cancelled", document_id=str(job.document_id))
+    return json_model(job)
+
+
 async def get_job_log(request: web.Request) -> web.Response:
     """GET /v1/jobs/{job_id}/log"""
     job_id = path_uuid(request, "job_id")

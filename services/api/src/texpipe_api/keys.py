@@ -1,5 +1,7 @@
 """Typed keys of what the application shares (aiohttp AppKey: no string keys, mypy checks)."""
 
+from typing import Any
+
 import asyncpg
 from aiohttp import web
 from texpipe_servicekit.s3 import S3Store
@@ -23,3 +25,4 @@ TENANTS = web.AppKey("tenants", TenantResolver)
 JOB_POLICY = web.AppKey("job_policy", JobPolicy)
 DOCUMENT_DEPS = web.AppKey("document_deps", DocumentDeps)
 BATCHER = web.AppKey("batcher", CompileBatcher)
+OPENAPI = web.AppKey("openapi", dict[str, Any])

@@ -252,6 +252,7 @@ function showSource(file, line) {
     return;
   }
   const lines = text.split(/\r\n|\r|\n/);
+  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop(); // the final newline
   const listing = document.createElement("ol");
   const first = Math.max(1, line - CONTEXT_LINES);
   listing.start = first;

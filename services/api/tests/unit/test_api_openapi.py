@@ -6,17 +6,17 @@ from typing import Any
 from aiohttp import web
 from openapi_spec_validator import validate
 from texpipe_api import keys
+from texpipe_api.app import create_app
+from texpipe_api.config import Settings
 from texpipe_api.errors import NotFoundError
 from texpipe_api.openapi import Answer, Route, RouteGroup, build_openapi
 from texpipe_api.routes import GROUPS, setup_routes
-from texpipe_servicekit.ops import add_ops_routes
 
 
 def served_routes() -> set[tuple[str, str]]:
-    """(method, path) of every route the api serves, sub-apps included, as app.py mounts."""
-    app = web.Application()
-    add_ops_routes(app, {})
-    setup_routes(app)
+    """(method, path) of every route the app factory mounts, sub-apps included (nothing
+    connects before the app starts)."""
+    app = create_app(Settings(service_token="s" * 16, s3_access_key="k", s3_secret_key="k"))
     routes: set[tuple[str, str]] = set()
     for resource in app.router.resources():
         inner: Any = getattr(resource, "_app", None)  # a mounted sub-application

@@ -283,6 +283,7 @@ function setUp() {
     event.preventDefault();
     drop.classList.remove("over");
     const dropped = droppedEntries(event.dataTransfer);
+    setState("reading", "the dropped files");
     filesFromDrop(dropped).then(submit, (error) => showMessage(String(error)));
   });
   $("pick-file").addEventListener("change", (event) => {

@@ -286,6 +286,12 @@ function setUp() {
     setState("reading", "the dropped files");
     filesFromDrop(dropped).then(submit, (error) => showMessage(String(error)));
   });
+  drop.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      $("pick-file").click();
+    }
+  });
   $("pick-file").addEventListener("change", (event) => {
     submit([...event.target.files].map((file) => [file.name, file]));
     event.target.value = "";

@@ -1,5 +1,7 @@
 """Typed keys of what the application shares (aiohttp AppKey: no string keys, mypy checks)."""
 
+from typing import Any
+
 import asyncpg
 from aiohttp import web
 from texpipe_servicekit.s3 import S3Store
@@ -27,3 +29,4 @@ BATCHER = web.AppKey("batcher", CompileBatcher)
 DOCUMENT_WAITERS = web.AppKey("document_waiters", JobWaiters)
 """Streams waiting for a document's next event (keyed by document id)."""
 STREAM_SLOTS = web.AppKey("stream_slots", StreamSlots)
+OPENAPI = web.AppKey("openapi", dict[str, Any])

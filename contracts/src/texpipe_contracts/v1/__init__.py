@@ -1,6 +1,10 @@
 """Version 1 of the texpipe messages."""
 
-from texpipe_contracts.v1.commands import CompileRequested, SourceBundleRef
+from texpipe_contracts.v1.commands import (
+    CompileCancelRequested,
+    CompileRequested,
+    SourceBundleRef,
+)
 from texpipe_contracts.v1.common import Engine
 from texpipe_contracts.v1.events import (
     MAX_DIAGNOSTICS,
@@ -12,6 +16,7 @@ from texpipe_contracts.v1.events import (
     ObjectRef,
     Outcome,
     OutputFile,
+    PdfApplied,
     PdfRef,
     Severity,
     SynctexRef,
@@ -20,6 +25,7 @@ from texpipe_contracts.v1.events import (
 __all__ = [
     "MAX_DIAGNOSTICS",
     "MAX_OUTPUT_FILES",
+    "CompileCancelRequested",
     "CompileCompleted",
     "CompileErrorInfo",
     "CompileRequested",
@@ -29,6 +35,7 @@ __all__ = [
     "ObjectRef",
     "Outcome",
     "OutputFile",
+    "PdfApplied",
     "PdfRef",
     "Severity",
     "SourceBundleRef",

@@ -38,16 +38,29 @@ async def test_health_ready_metrics(client: Client, tenant_a: dict[str, str]) ->
     assert "texpipe_api_outbox_published_total" in metrics
 
 
-async def test_openapi_and_docs(client: Client) -> None:
+async def test_openapi_docs_and_the_page(client: Client) -> None:
     document = await (await client.get("/openapi.json")).json()
     assert document["openapi"] == "3.1.0"
     assert "/internal/v1/jobs/{job_id}/result" in document["paths"]
     assert "CompileCompleted" in document["components"]["schemas"]
-    page = await client.get("/docs")
-    text = await page.text()
-    assert page.content_type == "text/html"
-    assert "/v1/documents/{document_id}/compile" in text
-    assert "http" not in text.replace("/openapi.json", "")  # nothing fetched from elsewhere
+    for url, scripts in (("/docs", "/docs/docs.js"), ("/", "/page/page.js")):
+        page = await client.get(url)
+        text = await page.text()
+        assert page.content_type == "text/html"
+        assert "script-src 'self';" in page.headers["Content-Security-Policy"]
+        assert scripts in text
+        assert "<script>" not in text  # no inline script
+        assert "//" not in text.replace("<!--", "")  # nothing fetched from elsewhere
+    for url, kind in (
+        ("/docs/swagger-ui-bundle.js", "text/javascript"),
+        ("/docs/swagger-ui.css", "text/css"),
+        ("/page/page.js", "text/javascript"),
+    ):
+        asset = await client.get(url)
+        assert (asset.status, asset.content_type) == (200, kind), url
+        assert asset.headers["X-Content-Type-Options"] == "nosniff"
+    for url in ("/docs/../../etc/passwd", "/page/index.html", "/docs/swagger-ui.js.map"):
+        assert (await client.get(url)).status == 404, url
 
 
 async def test_retention_keeps_the_latest_unfinished_and_applied_jobs(
@@ -55,12 +68,11 @@ async def test_retention_keeps_the_latest_unfinished_and_applied_jobs(
 ) -> None:
     body = {"files": {"main.tex": HELLO}, "compile": True}
     doc = await (await client.post("/v1/documents", json=body, headers=tenant_a)).json()
-    url = f"/v1/documents/{doc['id']}/compile"
-    # An idempotency key makes each request a job of its own (without one, a request for a
-    # revision whose latest job is still queued joins that job).
+    # A job per revision: each new revision of the document with compile: true.
     jobs = [doc["job_id"]]
     for i in range(4):
-        answer = await client.post(url, headers={**tenant_a, "Idempotency-Key": f"k{i}"})
+        body = {"files": {"main.tex": HELLO + f"% {i}\n"}, "compile": True}
+        answer = await client.put(f"/v1/documents/{doc['id']}", json=body, headers=tenant_a)
         jobs.append((await answer.json())["job_id"])
     assert len(set(jobs)) == 5
     conn = await asyncpg.connect(api_settings.database_url.get_secret_value())
@@ -71,6 +83,9 @@ async def test_retention_keeps_the_latest_unfinished_and_applied_jobs(
             "UPDATE jobs SET state = 'failed', finished_at = now() - interval '40 days'"
             " WHERE id = ANY($1::uuid[])",
             [jobs[0], jobs[1], jobs[3], jobs[4]],
+        )
+        await conn.execute(
+            "UPDATE jobs SET state = 'queued', finished_at = NULL WHERE id = $1", UUID(jobs[2])
         )
         await conn.execute(
             "UPDATE documents SET pdf_job_id = $2 WHERE id = $1", UUID(doc["id"]), UUID(jobs[3])

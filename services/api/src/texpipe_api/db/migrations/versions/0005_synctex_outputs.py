@@ -1,14 +1,14 @@
 """A job's SyncTeX file and output files; a revision's list of file paths.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-29
 """
 
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -162,6 +162,32 @@ def test_diagnostics_are_bounded_and_a_later_field_in_one_is_ignored() -> None:
         )
 
 
+def test_synctex_and_outputs_are_optional_and_round_trip() -> None:
+    assert CompileCompleted.model_validate(completed()).outputs is None
+    synctex = {"key": "outputs/k/output.synctex.gz", "size": 50, "project_root": "/work/project"}
+    outputs = [
+        {"key": "outputs/k/output.pdf", "size": 1000, "name": "main.pdf", "content_type": "a/b"},
+        {"key": "outputs/k/output.bbl", "size": 9, "name": "my paper.bbl", "content_type": "c/d"},
+    ]
+    event = CompileCompleted.model_validate(completed(synctex=synctex, outputs=outputs))
+    assert CompileCompleted.model_validate_json(event.model_dump_json()) == event
+    assert event.synctex is not None
+    assert event.synctex.project_root == "/work/project"
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        [{"key": "k/a", "size": 1, "name": n, "content_type": "x/y"} for n in ("a.pdf", "a.pdf")],
+        [{"key": "k/a", "size": 1, "name": "../a.pdf", "content_type": "x/y"}],
+        [{"key": "k/a", "size": 1, "name": "a\x1b.pdf", "content_type": "x/y"}],
+    ],
+)
+def test_output_names_are_unique_plain_file_names(outputs: list[dict[str, object]]) -> None:
+    with pytest.raises(ValidationError):
+        CompileCompleted.model_validate(completed(outputs=outputs))
+
+
 def test_pdf_applied_and_cancel_requested_round_trip_and_refuse_other_versions() -> None:
     ids = {"job_id": str(uuid4()), "document_id": str(uuid4())}
     applied = PdfApplied.model_validate(

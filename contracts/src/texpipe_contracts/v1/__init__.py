@@ -8,19 +8,23 @@ from texpipe_contracts.v1.commands import (
 from texpipe_contracts.v1.common import Engine
 from texpipe_contracts.v1.events import (
     MAX_DIAGNOSTICS,
+    MAX_OUTPUT_FILES,
     CompileCompleted,
     CompileErrorInfo,
     Diagnostic,
     Diagnostics,
     ObjectRef,
     Outcome,
+    OutputFile,
     PdfApplied,
     PdfRef,
     Severity,
+    SynctexRef,
 )
 
 __all__ = [
     "MAX_DIAGNOSTICS",
+    "MAX_OUTPUT_FILES",
     "CompileCancelRequested",
     "CompileCompleted",
     "CompileErrorInfo",
@@ -30,8 +34,10 @@ __all__ = [
     "Engine",
     "ObjectRef",
     "Outcome",
+    "OutputFile",
     "PdfApplied",
     "PdfRef",
     "Severity",
     "SourceBundleRef",
+    "SynctexRef",
 ]

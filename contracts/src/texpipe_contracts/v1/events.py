@@ -36,6 +36,41 @@ class PdfRef(ObjectRef):
     pages: int = Field(ge=1)
 
 
+class SynctexRef(ObjectRef):
+    """The compile's SyncTeX file (``.synctex.gz``, gzip as the engine wrote it).
+
+    Names inside it are paths of the compile's sandbox, written by TeX from what the document
+    asked for: never trusted. ``project_root`` says where the project's root folder was when
+    TeX ran, so that a consumer maps a name to a project path (and refuses any other).
+    """
+
+    project_root: str = Field(
+        max_length=1024,
+        pattern=r"^/[^\x00-\x1f]*$",
+        description="Absolute path of the project's root folder inside the compile's sandbox.",
+        examples=["/work/project"],
+    )
+
+
+MAX_OUTPUT_FILES = 16
+"""How many output files a result lists at most."""
+
+
+class OutputFile(ObjectRef):
+    """One file a compile produced, offered for download (PDF, log, SyncTeX, .bbl)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=300,
+        pattern=r"^[^/\\\x00-\x1f\x7f]+$",
+        description="The file's name as the author knows it: the main file's job name and the "
+        "file's extension (the .bbl keeps the name arXiv expects beside the main file). At most "
+        "300 characters: a 255-byte main file name with '.synctex.gz' in place of '.tex'.",
+        examples=["main.pdf", "main.bbl"],
+    )
+    content_type: str = Field(max_length=100, examples=["application/pdf"])
+
+
 class CompileErrorInfo(BaseModel):
     """Why a compile did not succeed, with the first error TeX reported."""
 
@@ -125,6 +160,17 @@ class CompileCompleted(Envelope):
         "(a timeout, a rejected source) or the cache entry hit did not keep them. Added in "
         "v1 as an optional field: consumers that do not know it ignore it.",
     )
+    synctex: SynctexRef | None = Field(
+        default=None,
+        description="The SyncTeX file of a succeeded compile; absent for other outcomes, for "
+        "an engine that wrote none, and past the compiler's size cap. Added in v1 (optional).",
+    )
+    outputs: list[OutputFile] | None = Field(
+        default=None,
+        max_length=MAX_OUTPUT_FILES,
+        description="Every file the compile offers for download (PDF, log, SyncTeX, .bbl), "
+        "names unique; absent from older producers. Added in v1 (optional).",
+    )
 
     @model_validator(mode="after")
     def _outcome_matches_payload(self) -> Self:
@@ -135,6 +181,8 @@ class CompileCompleted(Envelope):
                 raise ValueError("a succeeded result has no 'error'")
         elif self.error is None:
             raise ValueError(f"a {self.outcome.value} result needs 'error'")
+        if self.outputs is not None and len({o.name for o in self.outputs}) != len(self.outputs):
+            raise ValueError("output file names must be unique")
         return self
 
 

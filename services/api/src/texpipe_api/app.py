@@ -28,6 +28,8 @@ from texpipe_api.outbox import OutboxRelay
 from texpipe_api.retention import prune_forever
 from texpipe_api.routes import setup_routes
 from texpipe_api.sources import SourceLimits
+from texpipe_api.synctex import SynctexDeps
+from texpipe_api.synctex_runner import SynctexLimits, SynctexRunner
 from texpipe_api.waiters import JobWaiters
 
 
@@ -63,6 +65,20 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     batcher = CompileBatcher(pool, timeout_ms=settings.compile_timeout_ms)
     app[keys.BATCHER] = batcher
+    app[keys.SYNCTEX_DEPS] = SynctexDeps(
+        pool=pool,
+        s3=app[keys.S3],
+        runner=SynctexRunner(
+            SynctexLimits(
+                timeout_s=settings.synctex_timeout_s,
+                memory_bytes=settings.synctex_memory_bytes,
+                concurrency=settings.synctex_concurrency,
+            ),
+            bwrap=settings.synctex_bwrap,
+            synctex=(settings.synctex_command,),
+        ),
+        max_bytes=settings.synctex_max_bytes,
+    )
     yield
     await batcher.close()
 

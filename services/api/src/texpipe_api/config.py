@@ -85,5 +85,15 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
     job_retention_days: float = Field(default=30.0, gt=0)
     prune_interval_s: float = Field(default=3600.0, gt=0)
 
+    # SyncTeX queries: TeX Live's synctex in a bubblewrap sandbox (synctex_runner.py).
+    synctex_command: str = Field(default="/usr/bin/synctex", pattern=r"^/")
+    synctex_bwrap: str = Field(default="/usr/bin/bwrap", pattern=r"^/")
+    synctex_max_bytes: int = Field(
+        default=32 * MIB, ge=1024, description="Largest SyncTeX file read (gzip), as kept."
+    )
+    synctex_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    synctex_memory_bytes: int = Field(default=1024 * MIB, ge=64 * MIB)
+    synctex_concurrency: int = Field(default=2, ge=1, le=64)
+
     # Token lookups are cached briefly; a revoked token stops working after at most this.
     token_cache_s: float = Field(default=30.0, ge=0, le=3600)

@@ -74,6 +74,7 @@ async def record_revision(
         source_sha256=bundle.sha256,
         source_size=bundle.size,
         file_count=len(checked.files),
+        files=sorted(checked.files),
     )
 
 

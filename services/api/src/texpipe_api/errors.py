@@ -168,6 +168,43 @@ class PingTimeoutError(ApiError):
     title = "A stage of the pipeline did not answer in time"
 
 
+class NoSynctexError(NotFoundError):
+    """The document's applied PDF has no SyncTeX file (an engine that wrote none, over the
+    compiler's cap, compiled before texpipe kept them, or no longer stored)."""
+
+    code = "NO_SYNCTEX"
+    title = "The applied PDF has no SyncTeX data"
+
+
+class SynctexNoMatchError(NotFoundError):
+    """SyncTeX knows no project source at that point, or no box for that line."""
+
+    code = "SYNCTEX_NO_MATCH"
+    title = "SyncTeX found nothing there"
+
+
+class PageOutOfRangeError(InvalidRequestError):
+    """The page is not one of the applied PDF's pages."""
+
+    code = "PAGE_OUT_OF_RANGE"
+    title = "The PDF has no such page"
+
+
+class SynctexFailedError(ApiError):
+    """The ``synctex`` tool failed or overran its limits on this document's file."""
+
+    status = 500
+    code = "SYNCTEX_FAILED"
+    title = "SyncTeX could not answer"
+
+
+class NoOutputFileError(NotFoundError):
+    """The job has no output file of that name."""
+
+    code = "NO_OUTPUT_FILE"
+    title = "The job has no such output file"
+
+
 class JobFinalError(ApiError):
     """A cancel of a job that is already final (``job_state`` says which state)."""
 

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 import asyncpg
 from botocore.exceptions import BotoCoreError, ClientError
 from texpipe_contracts.jobs import is_final
-from texpipe_contracts.v1 import CompileCancelRequested
+from texpipe_contracts.v1 import CompileCancelRequested, OutputFile
 from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
 
 from texpipe_api import metrics, outbox
@@ -21,10 +21,11 @@ from texpipe_api.errors import (
     JobFinalError,
     LogTooLargeError,
     NoLogError,
+    NoOutputFileError,
     NotFoundError,
 )
-from texpipe_api.presenters import job_out
-from texpipe_api.schemas import JobOut
+from texpipe_api.presenters import job_out, job_outputs, outputs_out
+from texpipe_api.schemas import JobOut, OutputsOut
 from texpipe_api.waiters import JobWaiters
 
 
@@ -161,3 +162,25 @@ async def read_log(
         raise DependencyUnavailableError(f"S3 refused the log: {type(exc).__name__}") from exc
     except BotoCoreError as exc:
         raise DependencyUnavailableError(f"S3 did not answer: {type(exc).__name__}") from exc
+
+
+async def list_outputs(pool: asyncpg.Pool, tenant_id: UUID, job_id: UUID) -> OutputsOut:
+    """The tenant's job's output files (none until it has a result)."""
+    async with pool.acquire() as conn:
+        row = await job_queries.get_job(conn, job_id, tenant_id=tenant_id)
+    if row is None:
+        raise NotFoundError(f"no job {job_id}")
+    return OutputsOut(job_id=job_id, outputs=outputs_out(row))
+
+
+async def output_file(pool: asyncpg.Pool, tenant_id: UUID, job_id: UUID, name: str) -> OutputFile:
+    """The tenant's job's output file called ``name`` (its S3 key, size and type); 404 for
+    another tenant's job and for a name the job does not list."""
+    async with pool.acquire() as conn:
+        row = await job_queries.get_job(conn, job_id, tenant_id=tenant_id)
+    if row is None:
+        raise NotFoundError(f"no job {job_id}")
+    for listed in job_outputs(row):
+        if listed.name == name:
+            return listed
+    raise NoOutputFileError(f"job {job_id} has no output file {name[:300]!r}")

@@ -14,6 +14,7 @@ from texpipe_api.documents import DocumentDeps
 from texpipe_api.jobs import JobPolicy
 from texpipe_api.notify import NotificationListener
 from texpipe_api.outbox import OutboxRelay
+from texpipe_api.synctex import SynctexDeps
 from texpipe_api.waiters import JobWaiters
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -26,6 +27,7 @@ TENANTS = web.AppKey("tenants", TenantResolver)
 JOB_POLICY = web.AppKey("job_policy", JobPolicy)
 DOCUMENT_DEPS = web.AppKey("document_deps", DocumentDeps)
 BATCHER = web.AppKey("batcher", CompileBatcher)
+SYNCTEX_DEPS = web.AppKey("synctex_deps", SynctexDeps)
 DOCUMENT_WAITERS = web.AppKey("document_waiters", JobWaiters)
 """Streams waiting for a document's next event (keyed by document id)."""
 STREAM_SLOTS = web.AppKey("stream_slots", StreamSlots)

@@ -1,9 +1,52 @@
 """Rows -> answer models (the public shapes of ``schemas.py``)."""
 
-import asyncpg
-from texpipe_contracts.v1 import Engine
+from urllib.parse import quote
 
-from texpipe_api.schemas import DiagnosticsOut, DocumentOut, JobErrorOut, JobOut, PdfOut
+import asyncpg
+from pydantic import TypeAdapter
+from texpipe_contracts.v1 import Engine, OutputFile
+
+from texpipe_api.schemas import (
+    DiagnosticsOut,
+    DocumentOut,
+    JobErrorOut,
+    JobOut,
+    OutputOut,
+    PdfOut,
+)
+
+_OUTPUT_LIST = TypeAdapter(list[OutputFile])
+LEGACY_PDF_NAME, LEGACY_LOG_NAME = "output.pdf", "output.log"
+PDF_TYPE, LOG_TYPE = "application/pdf", "text/plain; charset=utf-8"
+
+
+def job_outputs(row: asyncpg.Record) -> list[OutputFile]:
+    """The job's output files as its result listed them; a result from a compiler that did
+    not list them shows its PDF and log as ``output.pdf`` and ``output.log``."""
+    if row["outputs"] is not None:
+        return _OUTPUT_LIST.validate_json(row["outputs"])
+    found = [
+        (row["pdf_key"], row["pdf_size"], LEGACY_PDF_NAME, PDF_TYPE),
+        (row["log_key"], row["log_size"], LEGACY_LOG_NAME, LOG_TYPE),
+    ]
+    return [
+        OutputFile(key=key, size=size or 0, name=name, content_type=kind)
+        for key, size, name, kind in found
+        if key is not None
+    ]
+
+
+def outputs_out(row: asyncpg.Record) -> list[OutputOut]:
+    """The job's output files as the API shows them (with their download paths)."""
+    return [
+        OutputOut(
+            name=f.name,
+            size=f.size,
+            content_type=f.content_type,
+            url=f"/v1/jobs/{row['id']}/outputs/{quote(f.name, safe='')}",
+        )
+        for f in job_outputs(row)
+    ]
 
 
 def job_out(row: asyncpg.Record) -> JobOut:
@@ -37,6 +80,7 @@ def job_out(row: asyncpg.Record) -> JobOut:
             if row["diagnostics"] is not None
             else None
         ),
+        outputs=outputs_out(row),
     )
 
 

@@ -23,8 +23,11 @@ from texpipe_api.errors import (
     MainFileAmbiguousError,
     MainFileMissingError,
     NoLogError,
+    NoOutputFileError,
     NoPdfError,
+    NoSynctexError,
     NotFoundError,
+    PageOutOfRangeError,
     PathRuleViolationError,
     PdfTooLargeError,
     PingFailedError,
@@ -32,6 +35,8 @@ from texpipe_api.errors import (
     ResultInvalidError,
     RevisionMismatchError,
     SourceTooLargeError,
+    SynctexFailedError,
+    SynctexNoMatchError,
     TooManyFilesError,
     TooManyStreamsError,
     UnauthorizedError,
@@ -45,11 +50,14 @@ from texpipe_api.schemas import (
     JobAccepted,
     JobEvent,
     JobOut,
+    OutputsOut,
     PingAnswer,
     PingRequest,
     RevisionEvent,
+    SynctexPdfOut,
+    SynctexSourceOut,
 )
-from texpipe_api.views import docs, events, internal, page, public
+from texpipe_api.views import docs, events, internal, outputs, page, public, synctex
 
 PING_PATH = "/internal/v1/ping"
 _INVALID = (InvalidRequestError,)
@@ -178,6 +186,68 @@ PUBLIC = RouteGroup(
             "The compile log",
             (Answer(200, "The log as TeX wrote it", None, "text/plain"),),
             errors=(NotFoundError, NoLogError, LogTooLargeError),
+        ),
+        Route(
+            "GET",
+            "/jobs/{job_id}/outputs",
+            outputs.list_outputs,
+            "The job's output files (PDF, log, SyncTeX, .bbl), with download paths",
+            (Answer(200, "The output files (none until the job has a result)", OutputsOut),),
+            errors=(NotFoundError,),
+        ),
+        Route(
+            "GET",
+            "/jobs/{job_id}/outputs/{name}",
+            outputs.get_output,
+            "One output file, as an attachment",
+            (Answer(200, "The file's bytes", None, "application/octet-stream"),),
+            errors=(NotFoundError, NoOutputFileError),
+            description="The name is one the job lists (e.g. main.pdf, main.log,"
+            " main.synctex.gz, main.bbl), percent-encoded in the path.",
+        ),
+        Route(
+            "GET",
+            "/documents/{document_id}/synctex/pdf",
+            synctex.pdf_to_source,
+            "SyncTeX, PDF -> source: the project file and line that typeset a point",
+            (Answer(200, "The file (a project path), line and column", SynctexSourceOut),),
+            errors=(
+                NotFoundError,
+                NoPdfError,
+                NoSynctexError,
+                SynctexNoMatchError,
+                PageOutOfRangeError,
+                *_INVALID,
+                SynctexFailedError,
+            ),
+            params=(
+                Param("page", "query", "1-based page of the applied PDF", int, required=True),
+                Param("x", "query", "Points (1/72 in) from the page's left edge", float, True),
+                Param("y", "query", "Points (1/72 in) from the page's top edge", float, True),
+            ),
+            description="About the document's applied PDF (the answer names its revision).",
+        ),
+        Route(
+            "GET",
+            "/documents/{document_id}/synctex/code",
+            synctex.source_to_pdf,
+            "SyncTeX, source -> PDF: the boxes of the applied PDF that a line typeset",
+            (Answer(200, "The boxes, the closest first", SynctexPdfOut),),
+            errors=(
+                NotFoundError,
+                NoPdfError,
+                NoSynctexError,
+                SynctexNoMatchError,
+                *_INVALID,
+                SynctexFailedError,
+            ),
+            params=(
+                Param("file", "query", "A project path, e.g. chapters/intro.tex", str, True),
+                Param("line", "query", "1-based line", int, required=True),
+                Param("column", "query", "1-based column; 0 or absent: any", int),
+            ),
+            description="Boxes in PDF points from the page's top-left corner: h is the left"
+            " edge, v the baseline; a box spans h..h+width and v-height..v.",
         ),
     ),
 )

@@ -98,6 +98,25 @@ class DiagnosticsOut(BaseModel):
     omitted: int = 0
 
 
+class OutputOut(BaseModel):
+    """A file the job's compile produced, downloadable by the job's tenant at ``url``."""
+
+    name: str = Field(examples=["main.pdf", "main.log", "main.synctex.gz", "main.bbl"])
+    size: int = Field(description="Bytes.")
+    content_type: str = Field(examples=["application/pdf"])
+    url: str = Field(
+        description="Path of the download (same token), relative to the api.",
+        examples=["/v1/jobs/0b6c.../outputs/main.pdf"],
+    )
+
+
+class OutputsOut(BaseModel):
+    """The job's output files: PDF, log, SyncTeX (.synctex.gz) and .bbl, those it has."""
+
+    job_id: UUID
+    outputs: list[OutputOut]
+
+
 class JobOut(BaseModel):
     """A compile job."""
 
@@ -118,6 +137,9 @@ class JobOut(BaseModel):
     diagnostics: DiagnosticsOut | None = Field(
         default=None,
         description="Absent until the job has a result, and when its compile read no log.",
+    )
+    outputs: list[OutputOut] = Field(
+        default_factory=list, description="The files the compile produced (see /outputs)."
     )
 
 
@@ -151,6 +173,42 @@ class JobAccepted(BaseModel):
 
     job_id: UUID
     state: JobState
+
+
+class SynctexSourceOut(BaseModel):
+    """Where a point of the applied PDF comes from (SyncTeX, PDF -> source)."""
+
+    revision: int = Field(description="The revision of the applied PDF the answer is about.")
+    file: str = Field(description="A project path, as in the revision's files.")
+    line: int = Field(ge=1, description="1-based line.")
+    column: int | None = Field(
+        default=None,
+        ge=1,
+        description="1-based column; null when the engine did not record one (pdfTeX, XeTeX "
+        "and LuaTeX record none).",
+    )
+
+
+class SynctexBoxOut(BaseModel):
+    """A box of the PDF, in PDF points (1/72 in) from the page's top-left corner: ``h`` is
+    its left edge and ``v`` its baseline; it spans ``h``..``h+width`` and
+    ``v-height``..``v``."""
+
+    page: int = Field(ge=1)
+    h: float
+    v: float
+    width: float
+    height: float
+
+
+class SynctexPdfOut(BaseModel):
+    """Where a source line is in the applied PDF (SyncTeX, source -> PDF): its boxes, the
+    closest first (at most 100)."""
+
+    revision: int
+    file: str
+    line: int
+    boxes: list[SynctexBoxOut]
 
 
 MAX_PING_TIMEOUT_S = 120.0

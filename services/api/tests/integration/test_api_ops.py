@@ -63,29 +63,39 @@ async def test_openapi_docs_and_the_page(client: Client) -> None:
         assert (await client.get(url)).status == 404, url
 
 
-async def test_retention_keeps_the_latest_and_unfinished_jobs(
+async def test_retention_keeps_the_latest_unfinished_and_applied_jobs(
     client: Client, tenant_a: dict[str, str], api_settings: Settings
 ) -> None:
     body = {"files": {"main.tex": HELLO}, "compile": True}
     doc = await (await client.post("/v1/documents", json=body, headers=tenant_a)).json()
-    url = f"/v1/documents/{doc['id']}/compile"
-    jobs = [doc["job_id"]] + [
-        (await (await client.post(url, headers=tenant_a)).json())["job_id"] for _ in range(3)
-    ]
+    # A job per revision: each new revision of the document with compile: true.
+    jobs = [doc["job_id"]]
+    for i in range(4):
+        body = {"files": {"main.tex": HELLO + f"% {i}\n"}, "compile": True}
+        answer = await client.put(f"/v1/documents/{doc['id']}", json=body, headers=tenant_a)
+        jobs.append((await answer.json())["job_id"])
+    assert len(set(jobs)) == 5
     conn = await asyncpg.connect(api_settings.database_url.get_secret_value())
     try:
-        # Jobs 0, 1 and 3 finished long ago; job 2 is still queued; job 3 is the latest.
+        # Jobs 0, 1, 3 and 4 finished long ago; job 2 is still queued; job 4 is the latest;
+        # job 3's PDF is the one the document shows.
         await conn.execute(
             "UPDATE jobs SET state = 'failed', finished_at = now() - interval '40 days'"
             " WHERE id = ANY($1::uuid[])",
-            [jobs[0], jobs[1], jobs[3]],
+            [jobs[0], jobs[1], jobs[3], jobs[4]],
+        )
+        await conn.execute(
+            "UPDATE jobs SET state = 'queued', finished_at = NULL WHERE id = $1", UUID(jobs[2])
+        )
+        await conn.execute(
+            "UPDATE documents SET pdf_job_id = $2 WHERE id = $1", UUID(doc["id"]), UUID(jobs[3])
         )
         await prune_once(client.app[keys.PG_POOL], timedelta(days=30))
         rows = await conn.fetch("SELECT id FROM jobs WHERE document_id = $1", UUID(doc["id"]))
         left = {str(row["id"]) for row in rows}
     finally:
         await conn.close()
-    assert left == {jobs[2], jobs[3]}
+    assert left == {jobs[2], jobs[3], jobs[4]}
 
 
 async def test_the_real_process_migrates_makes_tokens_serves_and_stops_gracefully(

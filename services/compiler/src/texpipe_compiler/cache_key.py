@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from texpipe_contracts.v1 import Engine
 
-KEY_SCHEMA = "texpipe-compiler/2"
+KEY_SCHEMA = "texpipe-compiler/3"
 OUTPUTS_PREFIX = "outputs"
 
 
@@ -35,6 +35,8 @@ class OutputKeys:
     pdf: str
     log: str
     meta: str
+    synctex: str
+    bbl: str
 
 
 def cache_key(inputs: CacheInputs) -> str:
@@ -57,4 +59,10 @@ def cache_key(inputs: CacheInputs) -> str:
 def output_keys(key: str) -> OutputKeys:
     """``outputs/<key>/output.pdf`` and friends (docs/architecture.md, S3 layout)."""
     base = f"{OUTPUTS_PREFIX}/{key}"
-    return OutputKeys(pdf=f"{base}/output.pdf", log=f"{base}/output.log", meta=f"{base}/meta.json")
+    return OutputKeys(
+        pdf=f"{base}/output.pdf",
+        log=f"{base}/output.log",
+        meta=f"{base}/meta.json",
+        synctex=f"{base}/output.synctex.gz",
+        bbl=f"{base}/output.bbl",
+    )

@@ -23,6 +23,7 @@ from texpipe_contracts.v1 import (
     ObjectRef,
     Outcome,
     PdfRef,
+    SynctexRef,
 )
 
 from texpipe_compiler import metrics
@@ -34,8 +35,15 @@ from texpipe_compiler.errors import (
     InfrastructureError,
     SourceRejectedError,
 )
+from texpipe_compiler.latex_commands import PROJECT_DIR, MainFile
 from texpipe_compiler.latex_runner import LatexRunner, RunOutcome, RunStatus
-from texpipe_compiler.outputs import PageCounter, PageCountTimeoutError, UnreadablePdfError
+from texpipe_compiler.outputs import (
+    PageCounter,
+    PageCountTimeoutError,
+    PdfFacts,
+    UnreadablePdfError,
+    output_files,
+)
 from texpipe_compiler.result_errors import report_for_run, simple_error
 from texpipe_compiler.slots import SlotPool
 from texpipe_compiler.storage import OutputStore
@@ -91,7 +99,7 @@ class CompileManager:
             return self._result(
                 request, started, info.version, Outcome.SUCCEEDED,
                 pdf=cached.pdf, log_ref=cached.log, cache_hit=True,
-                diagnostics=cached.diagnostics,
+                diagnostics=cached.diagnostics, synctex=cached.synctex, bbl=cached.bbl,
             )  # fmt: skip
         async with self._slots.slot() as uid:
             # The duration is the compile's own, not the wait for a free slot.
@@ -181,18 +189,39 @@ class CompileManager:
                     message = f"the PDF has {facts.pages} pages, over the limit of {limit}"
                     error = simple_error(ErrorCode.OUTPUT_TOO_LARGE, message)
                 else:
-                    pdf = await self._outputs.save_pdf(keys, run.pdf, facts)
-                    await self._outputs.save_record(keys, pdf, log_ref, diagnostics)
-                    return self._result(
-                        request, started, info.version, Outcome.SUCCEEDED,
-                        pdf=pdf, log_ref=log_ref, diagnostics=diagnostics,
-                    )  # fmt: skip
+                    return await self._succeeded(
+                        request, started, info, keys, run, facts, log_ref, diagnostics
+                    )
         if error is None:
             error = simple_error(ErrorCode.NO_OUTPUT, "TeX finished without writing a PDF")
         outcome = Outcome.TIMED_OUT if run.status is RunStatus.CPU_LIMIT else Outcome.FAILED
         return self._result(
             request, started, info.version, outcome,
             error=error, log_ref=log_ref, diagnostics=diagnostics,
+        )  # fmt: skip
+
+    async def _succeeded(
+        self,
+        request: CompileRequested,
+        started: float,
+        info: EngineInfo,
+        keys: OutputKeys,
+        run: RunOutcome,
+        facts: PdfFacts,
+        log_ref: ObjectRef | None,
+        diagnostics: Diagnostics | None,
+    ) -> CompileCompleted:
+        """Store the PDF, its SyncTeX file and .bbl, then the cache record (last)."""
+        assert run.pdf is not None
+        pdf = await self._outputs.save_pdf(keys, run.pdf, facts)
+        synctex = None
+        if run.synctex is not None:
+            synctex = await self._outputs.save_synctex(keys, run.synctex, PROJECT_DIR)
+        bbl = await self._outputs.save_bbl(keys, run.bbl) if run.bbl is not None else None
+        await self._outputs.save_record(keys, pdf, log_ref, diagnostics, synctex=synctex, bbl=bbl)
+        return self._result(
+            request, started, info.version, Outcome.SUCCEEDED,
+            pdf=pdf, log_ref=log_ref, diagnostics=diagnostics, synctex=synctex, bbl=bbl,
         )  # fmt: skip
 
     def _result(
@@ -207,6 +236,8 @@ class CompileManager:
         log_ref: ObjectRef | None = None,
         cache_hit: bool = False,
         diagnostics: Diagnostics | None = None,
+        synctex: SynctexRef | None = None,
+        bbl: ObjectRef | None = None,
     ) -> CompileCompleted:
         elapsed = time.monotonic() - started
         metrics.COMPILE_SECONDS.labels(engine=request.engine.value, outcome=outcome.value).observe(
@@ -226,4 +257,12 @@ class CompileManager:
             engine_version=engine_version[:200],
             cache_hit=cache_hit,
             diagnostics=diagnostics,
+            synctex=synctex,
+            outputs=output_files(
+                MainFile(request.main_file).job_name,
+                pdf=pdf,
+                log_ref=log_ref,
+                synctex=synctex,
+                bbl=bbl,
+            ),
         )

@@ -24,6 +24,8 @@ TECTONIC_BUNDLE = f"{TECTONIC_ROOT}/bundle"
 
 _COMMON_FLAGS = (
     "-no-shell-escape",
+    # SyncTeX, gzip-compressed (1; -1 would leave it uncompressed): <job>.synctex.gz.
+    "-synctex=1",
     "-interaction=nonstopmode",
     "-halt-on-error",
     "-file-line-error",
@@ -75,12 +77,21 @@ class OutputNames:
     log: str
     aux: str
     bcf: str
+    synctex: str
+    bbl: str
 
 
 def output_names(main: MainFile) -> OutputNames:
     """Every engine, Tectonic included, names its outputs after the job name."""
     stem = main.in_project(main.job_name)
-    return OutputNames(pdf=f"{stem}.pdf", log=f"{stem}.log", aux=f"{stem}.aux", bcf=f"{stem}.bcf")
+    return OutputNames(
+        pdf=f"{stem}.pdf",
+        log=f"{stem}.log",
+        aux=f"{stem}.aux",
+        bcf=f"{stem}.bcf",
+        synctex=f"{stem}.synctex.gz",
+        bbl=f"{stem}.bbl",
+    )
 
 
 def engine_argv(engine: Engine, main: MainFile) -> list[str]:
@@ -95,6 +106,9 @@ def engine_argv(engine: Engine, main: MainFile) -> list[str]:
             "--bundle",
             TECTONIC_BUNDLE,
             "--keep-logs",
+            # The .bbl stays beside the PDF (an output file); the sandbox is discarded anyway.
+            "--keep-intermediates",
+            "--synctex",
             "--outdir",
             ".",
             f"./{main.name}",

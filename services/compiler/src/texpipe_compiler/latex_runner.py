@@ -28,6 +28,7 @@ log = structlog.get_logger(__name__)
 SIGXFSZ = 25
 SIGXCPU = 24
 _GENERATED_OUTPUTS = (".pdf", ".log", ".xdv", ".synctex.gz")
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class RunStatus(enum.Enum):
@@ -54,6 +55,9 @@ class RunnerLimits:
     max_aux_files: int
     max_aux_total_bytes: int
     """Auxiliary bytes read out of the sandbox per pass, all files together."""
+    max_synctex_bytes: int = 32 * 1024 * 1024
+    """The largest ``.synctex.gz`` kept (compressed); a larger one is left out, the compile
+    still succeeds. 32 MiB holds ~2000 pages of a dense article (~13 KB per page measured)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,10 @@ class RunOutcome:
     output: bytes
     passes: int
     limit: LimitHit | None = None
+    synctex: bytes | None = None
+    """The ``.synctex.gz`` of a successful run, if the engine wrote one within the cap."""
+    bbl: bytes | None = None
+    """The main file's ``.bbl`` of a successful run, if there is one (authors send it to arXiv)."""
 
 
 def project_files_for(main: cmd.MainFile, files: Sequence[ProjectFile]) -> list[ProjectFile]:
@@ -158,7 +166,29 @@ class LatexRunner:
                 status = RunStatus.TOO_LARGE
             else:
                 status = RunStatus.NO_OUTPUT
-        return RunOutcome(status, pdf, log_bytes, result.output, count)
+        if status is not RunStatus.OK:
+            return RunOutcome(status, pdf, log_bytes, result.output, count)
+        synctex, bbl = await self._companions(session, names)
+        return RunOutcome(status, pdf, log_bytes, result.output, count, synctex=synctex, bbl=bbl)
+
+    async def _companions(
+        self, session: SandboxSession, names: cmd.OutputNames
+    ) -> tuple[bytes | None, bytes | None]:
+        """The SyncTeX file (gzip, under its cap) and the ``.bbl`` beside the PDF, if any.
+
+        Neither decides the outcome: one that is missing, too large or not gzip is left out.
+        """
+        synctex: bytes | None = None
+        read = await session.read(names.synctex, max_bytes=self._limits.max_synctex_bytes)
+        if read.status == "ok" and read.data.startswith(GZIP_MAGIC):
+            synctex = read.data
+        elif read.status == "too_large":
+            log.warning("synctex_skipped", reason="over the cap",
+                        cap_bytes=self._limits.max_synctex_bytes)  # fmt: skip
+        elif read.status == "ok":
+            log.warning("synctex_skipped", reason="not gzip")
+        bbl = await session.read(names.bbl, max_bytes=self._limits.max_aux_bytes)
+        return synctex, (bbl.data if bbl.status == "ok" and bbl.data else None)
 
     async def _run(self, job: "_Job", argv: list[str]) -> RunResult:
         return await job.sandbox.run(

@@ -1,4 +1,5 @@
-"""Facts about a PDF that left the sandbox: sha256, size, pages (counted by pypdf).
+"""What a compile offers: facts about its PDF (sha256, size, pages, counted by pypdf) and
+the list of its output files.
 
 pypdf is pure Python over bytes a document shaped: it may raise anything, run long or take
 much memory. So pages are counted in a child process (``pdf_pages``), one per PDF, under
@@ -16,10 +17,40 @@ import sys
 from dataclasses import dataclass
 
 import structlog
+from texpipe_contracts.v1 import ObjectRef, OutputFile, PdfRef
 
 log = structlog.get_logger(__name__)
 
 MAX_ANSWER_BYTES = 4096
+PDF_TYPE = "application/pdf"
+LOG_TYPE = "text/plain; charset=utf-8"
+SYNCTEX_TYPE = "application/gzip"
+BBL_TYPE = "text/x-tex"
+"""A .bbl is LaTeX in whatever encoding the bibliography had: no charset is claimed."""
+
+
+def output_files(
+    job_name: str,
+    *,
+    pdf: PdfRef | None,
+    log_ref: ObjectRef | None,
+    synctex: ObjectRef | None,
+    bbl: ObjectRef | None,
+) -> list[OutputFile]:
+    """The files a compile offers, named after the main file's job name as TeX names them
+    (``main.pdf``, ``main.log``, ``main.synctex.gz``, ``main.bbl``: the name arXiv expects
+    of a ``.bbl`` beside ``main.tex``). Only what exists is listed."""
+    found = (
+        (pdf, ".pdf", PDF_TYPE),
+        (log_ref, ".log", LOG_TYPE),
+        (synctex, ".synctex.gz", SYNCTEX_TYPE),
+        (bbl, ".bbl", BBL_TYPE),
+    )
+    return [
+        OutputFile(key=ref.key, size=ref.size, name=job_name + suffix, content_type=kind)
+        for ref, suffix, kind in found
+        if ref is not None
+    ]
 
 
 class UnreadablePdfError(ValueError):

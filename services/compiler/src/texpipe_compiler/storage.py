@@ -9,15 +9,20 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
-from texpipe_contracts.v1 import MAX_DIAGNOSTICS, Diagnostics, ObjectRef, PdfRef, SourceBundleRef
+from texpipe_contracts.v1 import (
+    MAX_DIAGNOSTICS,
+    Diagnostics,
+    ObjectRef,
+    PdfRef,
+    SourceBundleRef,
+    SynctexRef,
+)
 from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
 
 from texpipe_compiler.cache_key import OutputKeys
 from texpipe_compiler.errors import SourceRejectedError
-from texpipe_compiler.outputs import PdfFacts
+from texpipe_compiler.outputs import BBL_TYPE, LOG_TYPE, PDF_TYPE, SYNCTEX_TYPE, PdfFacts
 
-PDF_TYPE = "application/pdf"
-LOG_TYPE = "text/plain; charset=utf-8"
 META_TYPE = "application/json"
 RECORD_MAX_BYTES = 2 * 1024 * 1024
 """A cache record's size cap: a PDF and a log reference and up to MAX_DIAGNOSTICS entries of
@@ -35,6 +40,8 @@ class CachedResult:
     log: ObjectRef | None
     diagnostics: Diagnostics | None
     """None when the record was written before records kept them."""
+    synctex: SynctexRef | None = None
+    bbl: ObjectRef | None = None
 
 
 class OutputStore:
@@ -115,9 +122,11 @@ class OutputStore:
             log = ObjectRef.model_validate(data["log"]) if data.get("log") else None
             listed = data.get("diagnostics")
             diagnostics = Diagnostics.model_validate(listed) if listed is not None else None
+            synctex = SynctexRef.model_validate(data["synctex"]) if data.get("synctex") else None
+            bbl = ObjectRef.model_validate(data["bbl"]) if data.get("bbl") else None
         except (ValueError, KeyError, TypeError, ValidationError):
             return None  # an unreadable record is a miss: the compile rewrites it
-        return CachedResult(pdf, log, diagnostics)
+        return CachedResult(pdf, log, diagnostics, synctex, bbl)
 
     async def save_log(self, keys: OutputKeys, text: str) -> ObjectRef:
         """Store the (sanitized) log."""
@@ -130,25 +139,41 @@ class OutputStore:
         await self._store.put(keys.pdf, data, content_type=PDF_TYPE, sha256=facts.sha256)
         return PdfRef(key=keys.pdf, size=facts.size, sha256=facts.sha256, pages=facts.pages)
 
+    async def save_synctex(self, keys: OutputKeys, data: bytes, project_root: str) -> SynctexRef:
+        """Store the SyncTeX file as the engine wrote it (gzip); ``project_root`` is where the
+        project's root was in the sandbox (names inside the file start with it)."""
+        await self._store.put(keys.synctex, data, content_type=SYNCTEX_TYPE)
+        return SynctexRef(key=keys.synctex, size=len(data), project_root=project_root)
+
+    async def save_bbl(self, keys: OutputKeys, data: bytes) -> ObjectRef:
+        """Store the main file's ``.bbl``."""
+        await self._store.put(keys.bbl, data, content_type=BBL_TYPE)
+        return ObjectRef(key=keys.bbl, size=len(data))
+
     async def save_record(
         self,
         keys: OutputKeys,
         pdf: PdfRef,
         log: ObjectRef | None,
         diagnostics: Diagnostics | None,
+        *,
+        synctex: SynctexRef | None = None,
+        bbl: ObjectRef | None = None,
     ) -> None:
-        """Written last: its presence means the PDF and log are complete (the cache entry).
-
-        The record keeps the compile's diagnostics, so that a cache hit reports them too.
+        """Written last: its presence means the outputs it names are complete (the cache
+        entry). The record keeps the compile's diagnostics, so that a cache hit reports them
+        too, and its SyncTeX file and ``.bbl``.
         """
         record = {
             "pdf": pdf.model_dump(mode="json"),
             "log": log and log.model_dump(mode="json"),
             "diagnostics": diagnostics and diagnostics.model_dump(mode="json"),
+            "synctex": synctex and synctex.model_dump(mode="json"),
+            "bbl": bbl and bbl.model_dump(mode="json"),
         }
         data = json.dumps(record, ensure_ascii=False).encode()
         await self._store.put(keys.meta, data, content_type=META_TYPE)
-        self._remember(keys, CachedResult(pdf, log, diagnostics))
+        self._remember(keys, CachedResult(pdf, log, diagnostics, synctex, bbl))
 
 
 def _diagnostic_count(result: CachedResult) -> int:

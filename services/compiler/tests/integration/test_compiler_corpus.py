@@ -3,6 +3,7 @@
 (Every corpus document is compiled through the running service in test_compiler_service.)
 """
 
+import gzip
 import secrets
 
 from compiler_helpers import (  # type: ignore[import-not-found]
@@ -52,6 +53,27 @@ async def test_a_second_request_for_the_same_source_is_a_cache_hit(
     assert (after or 0) == (hits or 0) + 1
     assert second.pdf == first.pdf
     assert second.log == first.log
+    assert second.synctex == first.synctex
+    assert second.outputs == first.outputs
+
+
+async def test_a_success_keeps_its_synctex_and_bbl_and_lists_every_output(
+    manager: CompileManager, s3_store: S3Store
+) -> None:
+    bundle = raw_tar(project_files(CORPUS / "bibtex"))
+    result = await submit(manager, s3_store, bundle, Engine.PDFLATEX)
+    assert result.outcome is Outcome.SUCCEEDED, result.error
+    assert result.synctex is not None
+    assert result.synctex.project_root == "/work/project"
+    synctex = await s3_store.get(result.synctex.key)
+    assert len(synctex) == result.synctex.size
+    names = gzip.decompress(synctex).decode().splitlines()
+    assert "Input:1:/work/project/./main.tex" in names
+    assert result.outputs is not None
+    listed = {o.name: o for o in result.outputs}
+    assert list(listed) == ["main.pdf", "main.log", "main.synctex.gz", "main.bbl"]
+    assert b"\\bibitem" in await s3_store.get(listed["main.bbl"].key)
+    assert listed["main.synctex.gz"].key == result.synctex.key
 
 
 async def test_the_real_error_is_reported_not_typeset_text_shaped_like_one(

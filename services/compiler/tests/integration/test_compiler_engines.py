@@ -26,6 +26,11 @@ async def test_tectonic_compiles_offline_with_bibtex(
     text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert "Kendall" in text
     assert "[?]" not in text
+    assert result.synctex is not None, "tectonic --synctex writes main.synctex.gz too"
+    assert result.outputs is not None
+    assert [o.name for o in result.outputs] == [
+        "main.pdf", "main.log", "main.synctex.gz", "main.bbl"
+    ]  # fmt: skip
 
 
 async def test_tectonic_reports_the_error_line(manager: CompileManager, s3_store: S3Store) -> None:

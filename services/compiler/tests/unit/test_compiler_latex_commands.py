@@ -20,6 +20,13 @@ def test_every_engine_runs_safe_and_non_interactive(engine: Engine) -> None:
     assert not any("shell-escape" in a and a != "-no-shell-escape" for a in argv)
 
 
+@pytest.mark.parametrize("engine", list(Engine))
+def test_every_engine_writes_compressed_synctex(engine: Engine) -> None:
+    argv = cmd.engine_argv(engine, cmd.MainFile("main.tex"))
+    assert ("--synctex" if engine is Engine.TECTONIC else "-synctex=1") in argv
+    assert cmd.output_names(cmd.MainFile("paper/main.tex")).synctex == "paper/main.synctex.gz"
+
+
 def test_lualatex_has_no_sockets() -> None:
     assert "--nosocket" in cmd.engine_argv(Engine.LUALATEX, cmd.MainFile("main.tex"))
 

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from pypdf import PdfWriter
-from texpipe_compiler.outputs import PageCounter, PageCountTimeoutError, UnreadablePdfError
+from texpipe_compiler.outputs import (
+    PageCounter,
+    PageCountTimeoutError,
+    UnreadablePdfError,
+    output_files,
+)
+from texpipe_contracts.v1 import ObjectRef, PdfRef
 
 
 @pytest_asyncio.fixture
@@ -114,3 +120,20 @@ async def test_the_reader_gets_none_of_the_services_environment(
         assert (await counter.facts(b"%PDF")).pages == 1
     finally:
         await counter.aclose()
+
+
+def test_output_files_are_named_after_the_job_and_list_only_what_exists() -> None:
+    pdf = PdfRef(key="outputs/k/output.pdf", size=10, sha256="0" * 64, pages=1)
+    bbl = ObjectRef(key="outputs/k/output.bbl", size=3)
+    listed = output_files("My Thesis", pdf=pdf, log_ref=None, synctex=None, bbl=bbl)
+    assert [(f.name, f.key, f.size, f.content_type) for f in listed] == [
+        ("My Thesis.pdf", pdf.key, 10, "application/pdf"),
+        ("My Thesis.bbl", bbl.key, 3, "text/x-tex"),
+    ]
+    assert output_files("main", pdf=None, log_ref=None, synctex=None, bbl=None) == []
+
+
+def test_the_longest_main_file_name_still_names_its_outputs() -> None:
+    ref = ObjectRef(key="outputs/k/output.synctex.gz", size=1)
+    (listed,) = output_files("x" * 251, pdf=None, log_ref=None, synctex=ref, bbl=None)
+    assert listed.name.endswith(".synctex.gz")

@@ -9,8 +9,9 @@ from datetime import datetime
 from uuid import UUID
 
 from asyncpg import Record
+from pydantic import TypeAdapter
 from texpipe_contracts.jobs import JobState
-from texpipe_contracts.v1 import CompileCompleted
+from texpipe_contracts.v1 import CompileCompleted, OutputFile
 
 from texpipe_api.db.conn import Conn
 
@@ -18,6 +19,7 @@ JOB_FINAL_CHANNEL = "texpipe_job_final"
 """NOTIFY channel, payload a job id: the job reached a final state (long-polls wake up)."""
 OUTBOX_CHANNEL = "texpipe_outbox"
 """NOTIFY channel: an outbox row was written, or a job became final (relays wake up)."""
+_OUTPUT_LIST = TypeAdapter(list[OutputFile])
 
 
 # --- jobs (enqueueing is enqueue_queries.py) ------------------------------------------------
@@ -29,6 +31,20 @@ async def get_job(conn: Conn, job_id: UUID, *, tenant_id: UUID | None) -> Record
         return await conn.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
     return await conn.fetchrow(
         "SELECT * FROM jobs WHERE id = $1 AND tenant_id = $2", job_id, tenant_id
+    )
+
+
+async def applied_synctex(conn: Conn, *, document_id: UUID, tenant_id: UUID) -> Record | None:
+    """The tenant's document with what SyncTeX needs of its applied PDF: the job's SyncTeX
+    object and root, the revision's main file and file list (NULLs when there is none)."""
+    return await conn.fetchrow(
+        "SELECT d.pdf_revision, d.pdf_pages, d.pdf_job_id, j.synctex_key, j.synctex_size,"
+        " j.synctex_root, r.main_file, r.files FROM documents d"
+        " LEFT JOIN jobs j ON j.id = d.pdf_job_id"
+        " LEFT JOIN revisions r ON r.document_id = d.id AND r.revision = d.pdf_revision"
+        " WHERE d.id = $1 AND d.tenant_id = $2",
+        document_id,
+        tenant_id,
     )
 
 
@@ -89,7 +105,8 @@ UPDATE jobs SET state = $2, finished_at = now(), result_message_id = $3,
     error_code = $4, error_message = $5, error_file = $6, error_line = $7, error_excerpt = $8,
     log_key = $9, log_size = $10, pdf_key = $11, pdf_sha256 = $12, pdf_size = $13,
     pdf_pages = $14, duration_ms = $15, engine_version = $16, cache_hit = $17,
-    diagnostics = $18::jsonb, dead_reason = NULL, dead_queue = NULL
+    diagnostics = $18::jsonb, dead_reason = NULL, dead_queue = NULL,
+    synctex_key = $19, synctex_size = $20, synctex_root = $21, outputs = $22::jsonb
 WHERE id = $1
 RETURNING pg_notify('{JOB_FINAL_CHANNEL}', id::text), pg_notify('{OUTBOX_CHANNEL}', '')
 """
@@ -99,10 +116,12 @@ async def record_result(conn: Conn, *, result: CompileCompleted, state: str) -> 
     """Write the result onto its job, in ``state``, and wake the job's long-polls. A ``dead``
     job that gets its result (a replayed dead letter) no longer carries why it was dead.
 
-    The diagnostics are stored as the contract's JSON (bounded there: at most
-    ``MAX_DIAGNOSTICS`` entries), NULL when the result has none.
+    The diagnostics and the output files are stored as the contract's JSON (bounded there:
+    at most ``MAX_DIAGNOSTICS`` and ``MAX_OUTPUT_FILES`` entries), NULL when the result has
+    none.
     """
     err, log, pdf, listed = result.error, result.log, result.pdf, result.diagnostics
+    synctex, outputs = result.synctex, result.outputs
     await conn.execute(
         _RECORD_RESULT,
         result.job_id,
@@ -123,6 +142,10 @@ async def record_result(conn: Conn, *, result: CompileCompleted, state: str) -> 
         result.engine_version,
         result.cache_hit,
         listed.model_dump_json() if listed is not None else None,
+        synctex.key if synctex else None,
+        synctex.size if synctex else None,
+        synctex.project_root if synctex else None,
+        _OUTPUT_LIST.dump_json(outputs).decode() if outputs is not None else None,
     )
 
 

@@ -100,14 +100,16 @@ async def pending_count(conn: Conn) -> int:
     return value
 
 
-# A job is pruned when it is finished, older than the retention, and not its document's latest
-# (a newer job of the same document exists). Batches keep each transaction short.
+# A job is pruned when it is finished, older than the retention, not its document's latest
+# (a newer job of the same document exists) and not the one whose PDF the document shows (its
+# SyncTeX file and output files stay reachable). Batches keep each transaction short.
 _PRUNE_JOBS = f"""
 WITH doomed AS (
     SELECT j.id FROM jobs j
     WHERE j.finished_at < now() - $1::interval
       AND j.state <> '{_QUEUED}'
       AND EXISTS (SELECT 1 FROM jobs n WHERE n.document_id = j.document_id AND n.seq > j.seq)
+      AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = j.document_id AND d.pdf_job_id = j.id)
     ORDER BY j.finished_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED

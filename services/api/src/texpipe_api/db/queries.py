@@ -84,12 +84,13 @@ async def insert_revision(
     source_sha256: str,
     source_size: int,
     file_count: int,
+    files: list[str],
 ) -> None:
-    """Record one revision's source bundle."""
+    """Record one revision's source bundle and its project paths (sorted)."""
     await conn.execute(
         "INSERT INTO revisions (document_id, revision, main_file, engine, engine_source,"
-        " source_key, source_sha256, source_size, file_count)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        " source_key, source_sha256, source_size, file_count, files)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         document_id,
         revision,
         main_file,
@@ -99,6 +100,7 @@ async def insert_revision(
         source_sha256,
         source_size,
         file_count,
+        files,
     )
 
 

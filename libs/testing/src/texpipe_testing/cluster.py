@@ -11,8 +11,10 @@ The machine's own node (``rabbit@localhost`` on 5672) and its files are never to
 module reads no file of it, runs no command against it, and uses its own conf-env file instead
 of ``/etc/rabbitmq/rabbitmq-env.conf``. The machine's ``epmd`` (127.0.0.1:4369) is shared: the
 nodes register their names there, which is why names are unique per run and distribution
-ports explicit. Each node is a process group this module started (the node runs in the
-foreground, ``start_new_session``); stopping the cluster stops those groups and nothing else.
+ports explicit. (On a machine where no epmd runs, the first node starts one, as every Erlang
+node does; it stays, shared, like the machine's.) Each node is a process group this module
+started (the node runs in the foreground, ``start_new_session``); stopping the cluster stops
+those groups and nothing else.
 
 The three nodes start at once (the Erlang VM's start is the cost), then ``b`` and ``c`` join
 ``a`` with ``rabbitmqctl join_cluster`` side by side. Measured here: 37 s from nothing to a

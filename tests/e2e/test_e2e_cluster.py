@@ -28,7 +28,7 @@ from e2e_helpers import create, log_events, update
 from fault_stack import ENGINES
 from texpipe_contracts.topology import QUORUM_REPLICAS, Topology, build_topology
 from texpipe_servicekit.rabbit import prepare_topology
-from texpipe_testing.cluster import RabbitCluster
+from texpipe_testing.cluster import Node, RabbitCluster
 from texpipe_testing.plugin import admin_postgres_url, delete_topology, fresh_database
 from texpipe_testing.processes import ServiceProcess
 from texpipe_testing.seaweed import S3Server
@@ -181,6 +181,12 @@ def cluster(rabbitmq_cluster: RabbitCluster) -> Iterator[RabbitCluster]:
             rabbitmq_cluster.start_node(node)
 
 
+def restart_node(cluster: RabbitCluster, node: Node) -> float:
+    """Start ``node`` again; returns the time (monotonic) it served AMQP again."""
+    cluster.start_node(node)
+    return time.monotonic()
+
+
 def job_ids_of(processes: list[ServiceProcess], event: str) -> set[str]:
     """Job ids of every ``event`` the processes logged."""
     return {str(e.get("job_id")) for p in processes for e in log_events(p, event)}
@@ -295,10 +301,9 @@ async def test_a_fleet_on_a_cluster_loses_the_compile_queue_leader_mid_batch(
                         break
                     await asyncio.sleep(0.5)
             # The node comes back while the batch drains; it rejoins and catches up.
-            restart = asyncio.create_task(asyncio.to_thread(cluster.start_node, leader))
+            restart = asyncio.create_task(asyncio.to_thread(restart_node, cluster, leader))
             states = await until_all_final(dsn, len(job_ids))
-            await restart
-            restarted_s = time.monotonic() - killed_at
+            restarted_s = await restart - killed_at
             connection = await asyncpg.connect(dsn)
             try:
                 docs = await connection.fetch(

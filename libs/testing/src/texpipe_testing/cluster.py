@@ -17,10 +17,10 @@ started (the node runs in the foreground, ``start_new_session``); stopping the c
 those groups and nothing else.
 
 The three nodes start at once (the Erlang VM's start is the cost), then ``b`` and ``c`` join
-``a`` with ``rabbitmqctl join_cluster`` side by side. Measured here: 37 s from nothing to a
-formed cluster on a quiet two-core machine, 85 s with the load average at 13. Every node
-holds a replica of every quorum queue: ``quorum_cluster_size`` is set to the contracts'
-``QUORUM_REPLICAS`` in each node's ``advanced.config``.
+``a`` with ``rabbitmqctl join_cluster`` side by side. Measured here: 28 to 37 s from nothing
+to a formed cluster on a lightly loaded two-core machine, 58 to 85 s at a load average of 12
+to 15. Every node holds a replica of every quorum queue: ``quorum_cluster_size`` is set to
+the contracts' ``QUORUM_REPLICAS`` in each node's ``advanced.config``.
 """
 
 import contextlib

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from texpipe_contracts.jobs import FINAL_STATES, JobState
 
-FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
 LATEXMK = ["latexmk", "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "main.tex"]
 
 
@@ -46,7 +46,7 @@ async def until_final(http: aiohttp.ClientSession, job_id: str) -> dict[str, Any
     while True:
         async with http.get(f"/v1/jobs/{job_id}", params={"wait": "60"}) as response:
             job: dict[str, Any] = await response.json()
-        if job["state"] in FINAL:
+        if job["state"] in FINAL_STATES:
             return job
 
 
@@ -86,7 +86,7 @@ async def bench_document(http: aiohttp.ClientSession, project: Path, runs: int) 
         ) as response:
             revision = (await response.json())["revision"]
         e2e_s, state = await compile_and_wait(http, doc["id"])
-        assert state == "applied", state
+        assert state == JobState.APPLIED, state
         again_s, _ = await compile_and_wait(http, doc["id"])
         if round_no:
             raw.append(raw_s)

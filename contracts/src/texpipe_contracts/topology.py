@@ -39,6 +39,14 @@ them. 50 lets a message ride out dozens of dropped connections."""
 APPLY_DELIVERY_LIMIT = 50
 """A backstop against an applier that crashes on a message; retries are counted by header,
 outages hold the message (docs/architecture.md, transient or poison)."""
+QUORUM_REPLICAS = 3
+"""Nodes that hold a replica of every texpipe queue (DESIGN.md: quorum queues replicated on
+three nodes; a majority, 2, keeps a queue available through the loss of one node). It is the
+broker's setting ``quorum_cluster_size`` (RabbitMQ's default, 3, on 3.10 and 4.x), not a queue
+argument: RabbitMQ compares ``x-quorum-initial-group-size`` when a queue is declared again, so
+adding it would fail every declaration of the queues that already exist (tried on 3.10:
+PRECONDITION_FAILED, "inequivalent arg"). The test cluster sets it from here
+(``texpipe_testing.cluster``); docs/architecture.md says how an operator does."""
 RETRY_TIERS = 8
 """One retry queue per attempt number, so that messages in one queue have similar delays."""
 DLQ_MAX_LENGTH = 100_000

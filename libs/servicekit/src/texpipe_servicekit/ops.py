@@ -1,12 +1,15 @@
 """/health, /ready and /metrics, the same for every service.
 
 ``/health`` says the process serves requests. ``/ready`` runs each named dependency check with
-a timeout and answers 503 problem+json naming the ones that failed. ``/metrics`` is the
+a timeout and answers 503 problem+json naming the ones that failed. A check that returns a
+mapping (the broker's: ``{"node": "host:port"}``, the node the service uses) has it shown under
+``details`` in either answer. ``/metrics`` is the
 prometheus_client default registry in the text format.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -18,14 +21,15 @@ CHECK_TIMEOUT_S = 3.0
 log = structlog.get_logger(__name__)
 
 
-async def _run_check(name: str, check: Check) -> tuple[str, str | None]:
+async def _run_check(name: str, check: Check) -> tuple[str, str | None, object]:
+    """(name, why it failed or None, what it returned)."""
     try:
-        await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+        result = await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
     except TimeoutError:
-        return name, f"no answer within {CHECK_TIMEOUT_S:g} s"
+        return name, f"no answer within {CHECK_TIMEOUT_S:g} s", None
     except Exception as exc:
-        return name, f"{type(exc).__name__}: {exc}"[:300]
-    return name, None
+        return name, f"{type(exc).__name__}: {exc}"[:300], None
+    return name, None, result
 
 
 def readiness_handler(
@@ -35,9 +39,11 @@ def readiness_handler(
 
     async def ready(_: web.Request) -> web.Response:
         results = await asyncio.gather(*(_run_check(n, c) for n, c in checks.items()))
-        failed = {name: reason for name, reason in results if reason is not None}
+        failed = {name: reason for name, reason, _ in results if reason is not None}
+        details = {name: dict(res) for name, _, res in results if isinstance(res, Mapping)}
+        extra: dict[str, Any] = {"details": details} if details else {}
         if not failed:
-            return web.json_response({"status": "ready", "checks": sorted(checks)})
+            return web.json_response({"status": "ready", "checks": sorted(checks), **extra})
         log.warning("not_ready", failed=failed)
         return web.json_response(
             {
@@ -47,6 +53,7 @@ def readiness_handler(
                 "code": "NOT_READY",
                 "detail": "unreachable: " + ", ".join(sorted(failed)),
                 "failed": failed,
+                **extra,
             },
             status=503,
             content_type="application/problem+json",

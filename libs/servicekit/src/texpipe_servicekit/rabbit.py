@@ -23,12 +23,14 @@ are a generous backstop and the compiler counts its own crashes.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
+from aio_pika import RobustConnection
 from aio_pika.abc import HeadersType
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.message import RabbitMessage
@@ -38,6 +40,7 @@ from texpipe_contracts import topology as topo
 from texpipe_contracts.topology import ExchangeSpec, QueueSpec, Topology
 
 from texpipe_servicekit.gate import DependencyGate, OutageError
+from texpipe_servicekit.settings import broker_addresses
 
 if TYPE_CHECKING:
     from faststream.rabbit.schemas.queue import QuorumQueueArgs
@@ -80,12 +83,83 @@ def without_broker_history(headers: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in headers.items() if not k.startswith(BROKER_HEADER_PREFIXES)}
 
 
-def broker_check(broker: RabbitBroker) -> Callable[[], Awaitable[None]]:
-    """A /ready check that fails while the broker connection is down."""
+CONNECT_TIMEOUT_S = 10.0
+"""How long one connection attempt to one broker address may take before the next is tried."""
 
-    async def check() -> None:
-        if not await broker.ping(timeout=BROKER_PING_TIMEOUT_S):
+
+class FailoverConnection(RobustConnection):
+    """aio-pika's robust connection over several broker addresses (the nodes of a cluster).
+
+    aio-pika reconnects to the one URL it was given. Here every connection attempt goes
+    through the addresses in turn, starting after the one last used (so a node that died is
+    tried last), and returns on the first that connects; only when every address failed does
+    the attempt fail, and aio-pika waits ``reconnect_interval`` before the next round. The
+    first address is chosen at random, so a fleet of processes spreads over the nodes.
+    Channels, consumers and declarations are restored on the new node by aio-pika itself.
+
+    It hooks into aio-pika's (private) per-attempt step ``__connect_transport``, the only
+    place an attempt can choose its address; ``test_servicekit_failover.py`` pins that hook
+    against the locked aio-pika version.
+    """
+
+    def __init__(self, url: Any, *args: Any, addresses: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(url, *args, **kwargs)
+        # Connection options (reconnect_interval...) come from the first address's query.
+        self.addresses = [type(self.url)(address) for address in addresses] or [self.url]
+        self._next = random.randrange(len(self.addresses))
+
+    @property
+    def node(self) -> str:
+        """``host:port`` of the address this connection uses (or tries) now."""
+        return f"{self.url.host}:{self.url.port}"
+
+    async def _RobustConnection__connect_transport(self) -> None:  # noqa: N802 - the hook
+        parent = cast("Any", super())._RobustConnection__connect_transport
+        error: BaseException | None = None
+        for _ in range(len(self.addresses)):
+            self.url = self.addresses[self._next]
+            self._next = (self._next + 1) % len(self.addresses)
+            try:
+                await parent()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = exc
+                log.warning("broker_address_unreachable", node=self.node, error=str(exc)[:300])
+                continue
+            log.info("broker_connected", node=self.node)
+            return
+        assert error is not None
+        raise error
+
+
+def _rabbit_broker(amqp_url: str, **options: Any) -> RabbitBroker:
+    """A FastStream broker whose connection fails over between ``amqp_url``'s addresses."""
+    addresses = broker_addresses(amqp_url)
+    broker = RabbitBroker(addresses[0], timeout=CONNECT_TIMEOUT_S, **options)
+    # FastStream hands these to aio-pika's connect_robust, which builds the connection with
+    # this class (connect_robust's documented ``connection_class``).
+    broker._connection_kwargs["connection_class"] = partial(FailoverConnection, addresses=addresses)
+    return broker
+
+
+async def connected_node(broker: RabbitBroker) -> str | None:
+    """``host:port`` of the broker node ``broker`` is connected to, None while it is not."""
+    if not await broker.ping(timeout=BROKER_PING_TIMEOUT_S):
+        return None
+    connection = await broker.connect()
+    return connection.node if isinstance(connection, FailoverConnection) else None
+
+
+def broker_check(broker: RabbitBroker) -> Callable[[], Awaitable[dict[str, str]]]:
+    """A /ready check that fails while the broker connection is down, and otherwise says
+    which node the service uses (``{"node": "host:port"}``)."""
+
+    async def check() -> dict[str, str]:
+        node = await connected_node(broker)
+        if node is None:
             raise ConnectionError("the broker connection is down")
+        return {"node": node}
 
     return check
 
@@ -104,7 +178,7 @@ def new_broker(
     and on SIGTERM it stops consuming and lets handlers finish for ``graceful_timeout``; what
     is still unacked then is redelivered when the connection closes.
     """
-    return RabbitBroker(
+    return _rabbit_broker(
         amqp_url,
         app_id=service,
         logger=logging.getLogger(f"{service}.faststream"),
@@ -117,9 +191,10 @@ def new_broker(
 def new_publisher(amqp_url: str, *, service: str) -> RabbitBroker:
     """A broker that only publishes and reads queues (the api's relay, operator commands).
 
-    FastStream's connection is robust: once connected it reconnects by itself.
+    FastStream's connection is robust: once connected it reconnects by itself, to another
+    address of ``amqp_url`` when it holds several (:class:`FailoverConnection`).
     """
-    return RabbitBroker(
+    return _rabbit_broker(
         amqp_url,
         app_id=service,
         logger=logging.getLogger(f"{service}.faststream"),

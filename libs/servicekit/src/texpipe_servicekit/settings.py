@@ -2,11 +2,27 @@
 
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from texpipe_contracts.topology import Topology, build_topology
 
 _CONFIG = SettingsConfigDict(env_prefix="TEXPIPE_", extra="ignore", frozen=True)
+
+
+def broker_addresses(amqp_url: str) -> list[str]:
+    """The broker addresses in ``amqp_url``: one URL, or several separated by commas (the
+    nodes of one cluster, each a whole ``amqp://`` or ``amqps://`` URL).
+
+    Raises ValueError for an empty list or an address of another scheme.
+    """
+    addresses = [part.strip() for part in amqp_url.split(",") if part.strip()]
+    if not addresses:
+        raise ValueError("no broker address given")
+    for address in addresses:
+        if not address.startswith(("amqp://", "amqps://")):
+            shown = address.split("@")[-1]
+            raise ValueError(f"broker address {shown!r} is not an amqp:// or amqps:// URL")
+    return addresses
 
 
 class AmqpSettings(BaseSettings):
@@ -14,7 +30,11 @@ class AmqpSettings(BaseSettings):
 
     model_config = _CONFIG
 
-    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    amqp_url: SecretStr = Field(
+        default=SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
+        description="The broker's address, or the addresses of a cluster's nodes separated by"
+        " commas: the service connects to one and moves to another when its node goes away.",
+    )
     namespace: str = Field(
         default="",
         pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$|^$",
@@ -23,6 +43,12 @@ class AmqpSettings(BaseSettings):
     amqp_reconnect_s: float = Field(
         default=5.0, gt=0, le=300, description="Wait between attempts to reconnect to the broker."
     )
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _addresses(cls, value: SecretStr) -> SecretStr:
+        broker_addresses(value.get_secret_value())
+        return value
 
     def topology(self) -> Topology:
         """The broker topology of this deployment."""

@@ -20,8 +20,9 @@ from faststream.rabbit import RabbitBroker
 from texpipe_contracts.topology import Topology, build_topology
 from texpipe_servicekit.rabbit import declare_topology
 
+from texpipe_testing.cluster import ClusterStart, RabbitCluster, cluster_unavailable_reason
 from texpipe_testing.seaweed import S3Server, seaweedfs
-from texpipe_testing.servers import require_server
+from texpipe_testing.servers import in_ci, require_server
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -33,6 +34,36 @@ def amqp_url() -> str:
     url = os.environ.get("TEXPIPE_TEST_AMQP_URL", DEFAULT_AMQP_URL)
     require_server("RabbitMQ", url, 5672)
     return url
+
+
+_CLUSTER = ClusterStart()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start booting the three-node cluster now when a collected test needs it: its ~40 s
+    (two quiet cores; more under load) then pass while the tests before it run."""
+    wanted = any("rabbitmq_cluster" in getattr(i, "fixturenames", ()) for i in session.items)
+    if wanted and cluster_unavailable_reason() is None:
+        _CLUSTER.begin()
+
+
+def pytest_sessionfinish() -> None:
+    """Stop the cluster this session started (and only it)."""
+    _CLUSTER.end()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_cluster() -> RabbitCluster:
+    """A three-node RabbitMQ cluster of this session's own (``texpipe_testing.cluster``),
+    booted in the background from the end of collection and stopped when the session ends.
+    Where the machine cannot run one (no rabbitmq-server, not root) the test is skipped,
+    except under CI=true, where that fails; a cluster that fails to start always fails."""
+    reason = cluster_unavailable_reason()
+    if reason is not None:
+        if in_ci():
+            pytest.fail(f"cannot start a RabbitMQ cluster: {reason}", pytrace=False)
+        pytest.skip(f"cannot start a RabbitMQ cluster: {reason}")
+    return _CLUSTER.cluster()
 
 
 @pytest.fixture(scope="session")

@@ -150,8 +150,7 @@ def _ready_checks(app: web.Application) -> dict[str, Callable[[], Awaitable[obje
             return await conn.fetchval("SELECT 1")
 
     async def rabbitmq() -> object:
-        await app[keys.RELAY].ping()
-        return None
+        return await app[keys.RELAY].ping()
 
     async def s3() -> object:
         await app[keys.S3].ping()

@@ -48,7 +48,7 @@ from texpipe_contracts.v1 import (
     SourceBundleRef,
 )
 from texpipe_contracts.v1.common import Envelope
-from texpipe_servicekit.rabbit import BROKER_PING_TIMEOUT_S, new_publisher, publish_confirmed
+from texpipe_servicekit.rabbit import connected_node, new_publisher, publish_confirmed
 
 from texpipe_api import metrics
 from texpipe_api.db import job_queries, outbox_queries
@@ -168,10 +168,13 @@ class OutboxRelay:
         """Whether the relay has connected to the broker (it reconnects by itself after)."""
         return self._broker is not None
 
-    async def ping(self) -> None:
-        """Raise unless the broker connection is up (the /ready check)."""
-        if self._broker is None or not await self._broker.ping(timeout=BROKER_PING_TIMEOUT_S):
+    async def ping(self) -> dict[str, str]:
+        """The /ready check: ``{"node": "host:port"}``, the broker node the relay publishes
+        to; raises while the broker connection is down."""
+        node = None if self._broker is None else await connected_node(self._broker)
+        if node is None:
             raise ConnectionError("no connection to RabbitMQ")
+        return {"node": node}
 
     async def run(self) -> None:
         """Publish until cancelled, never giving up on a broker or database outage."""

@@ -38,6 +38,7 @@ from texpipe_compiler.latex_runner import LatexRunner, RunOutcome, RunStatus
 from texpipe_compiler.outputs import PageCounter, PageCountTimeoutError, UnreadablePdfError
 from texpipe_compiler.result_errors import report_for_run, simple_error
 from texpipe_compiler.slots import SlotPool
+from texpipe_compiler.start_points import StartPoints
 from texpipe_compiler.storage import OutputStore
 
 log = structlog.get_logger(__name__)
@@ -71,9 +72,13 @@ class CompileManager:
         engines: Engines,
         slots: SlotPool,
         pages: PageCounter,
+        starts: StartPoints | None = None,
     ) -> None:
+        """``starts``: auxiliary states and preamble formats (None: every compile from
+        scratch)."""
         self._policy, self._outputs, self._runner = policy, outputs, runner
         self._engines, self._slots, self._pages = engines, slots, pages
+        self._starts = starts
 
     async def compile(self, request: CompileRequested) -> CompileCompleted:
         """Compile ``request`` (or find its result in the cache)."""
@@ -124,13 +129,18 @@ class CompileManager:
             error = simple_error(ErrorCode.SOURCE_REJECTED, str(exc))
             return self._result(request, started, info.version, Outcome.REJECTED, error=error)
         timeout_s = min(request.timeout_ms, self._policy.max_timeout_ms) / 1000
-        log.info("compile_started", engine=request.engine.value, uid=uid, timeout_s=timeout_s)
+        plan = await self._starts.prepare(request, info, files) if self._starts else None
+        start = plan.start if plan is not None else None
+        log.info(
+            "compile_started", engine=request.engine.value, uid=uid, timeout_s=timeout_s,
+            seeded=bool(start and start.seed), with_format=bool(start and start.fmt),
+        )  # fmt: skip
         try:
             async with asyncio.timeout(timeout_s) as deadline:
                 run = await self._runner.compile(
                     files, request.main_file, request.engine,
                     uid=uid, cpu_s=math.ceil(timeout_s) + 1,
-                    source_date_epoch=self._source_date_epoch(request),
+                    source_date_epoch=self._source_date_epoch(request), start=start,
                 )  # fmt: skip
         except TimeoutError:
             if not deadline.expired():
@@ -138,7 +148,10 @@ class CompileManager:
             message = f"the compile did not finish within {timeout_s:g} s and was stopped"
             error = simple_error(ErrorCode.TIMEOUT, message)
             return self._result(request, started, info.version, Outcome.TIMED_OUT, error=error)
-        return await self._finish(request, started, info, keys, run)
+        result = await self._finish(request, started, info, keys, run)
+        if result.outcome is Outcome.SUCCEEDED and self._starts is not None and plan is not None:
+            await self._starts.after_success(request, files, plan, run)
+        return result
 
     def _source_date_epoch(self, request: CompileRequested) -> int:
         """The revision's own time when the request carries it, else the fixed default."""

@@ -21,12 +21,24 @@ TECTONIC_CACHE_DIR = f"{TECTONIC_ROOT}/cache"  # read-only: the format was built
 TMP_DIR = f"{WORK_ROOT}/tmp"  # noqa: S108 (inside the sandbox's own tmpfs)
 TECTONIC_BIN = f"{TECTONIC_ROOT}/bin/tectonic"
 TECTONIC_BUNDLE = f"{TECTONIC_ROOT}/bundle"
+STATE_DIR = ".texpipe"
+"""The project folder the compiler keeps for itself: a preamble format and its dumps. A
+project that has a file under it compiles from scratch (no aux state, no format)."""
+FORMAT_NAME = "texpipe-preamble"
+FORMAT_FILE = f"{STATE_DIR}/{FORMAT_NAME}.fmt"
+DUMP_DIR = f"{STATE_DIR}/dump"
+DUMP_EPOCH = 0
+"""SOURCE_DATE_EPOCH of every dump: what the base format's first job computes from the date
+(LaTeX3's ``\\c_sys_*_int`` and the memory they leave) is then the same in every dump."""
+FORMAT_ENGINES = frozenset({Engine.PDFLATEX, Engine.XELATEX})
+"""Engines whose preambles are dumped (LuaTeX does not dump its Lua state, e.g. luaotfload)."""
 
 _COMMON_FLAGS = (
     "-no-shell-escape",
     "-interaction=nonstopmode",
     "-halt-on-error",
     "-file-line-error",
+    "-recorder",  # <job>.fls: what a pass read (the incremental check, the dump's inputs)
 )
 _ENGINE_FLAGS: dict[Engine, tuple[str, ...]] = {
     Engine.PDFLATEX: ("pdflatex", *_COMMON_FLAGS),
@@ -83,8 +95,9 @@ def output_names(main: MainFile) -> OutputNames:
     return OutputNames(pdf=f"{stem}.pdf", log=f"{stem}.log", aux=f"{stem}.aux", bcf=f"{stem}.bcf")
 
 
-def engine_argv(engine: Engine, main: MainFile) -> list[str]:
-    """The command line of one engine pass, run in ``main.folder``."""
+def engine_argv(engine: Engine, main: MainFile, *, with_format: bool = False) -> list[str]:
+    """The command line of one engine pass, run in ``main.folder``; ``with_format``: start
+    from the preamble format at ``FORMAT_FILE`` (see ``tex_environment``)."""
     if engine is Engine.TECTONIC:
         return [
             TECTONIC_BIN,
@@ -99,7 +112,52 @@ def engine_argv(engine: Engine, main: MainFile) -> list[str]:
             ".",
             f"./{main.name}",
         ]
-    return [*_ENGINE_FLAGS[engine], f"./{main.name}"]
+    fmt = [f"-fmt={FORMAT_NAME}"] if with_format else []
+    return [*_ENGINE_FLAGS[engine], *fmt, f"./{main.name}"]
+
+
+_DUMP_CODE = (
+    r"\catcode`\@=11 \catcode`\_=11 "
+    r"\let\texpipe@dump\dump \let\texpipe@constdef{constdef} "
+    # LaTeX3's clock constants, as its first job sets them, from \time, \day, ...
+    r"\def\texpipe@clock{{\begingroup\count@\time\divide\count@ 60 "
+    r"\global\texpipe@constdef\c_sys_hour_int\count@ \multiply\count@ -60 "
+    r"\advance\count@\time \global\texpipe@constdef\c_sys_minute_int\count@ "
+    r"\global\texpipe@constdef\c_sys_day_int\day "
+    r"\global\texpipe@constdef\c_sys_month_int\month "
+    r"\global\texpipe@constdef\c_sys_year_int\year\endgroup}}"
+    # At the dump: a fixed clock (the format's ident and integers), the constants computed
+    # again by every job that loads the format, and the line the preamble ended on.
+    r"\def\dump{{\year=2000 \month=1 \day=1 \time=0 \texpipe@clock"
+    r"\everyjob\expandafter{{\expandafter\texpipe@clock\the\everyjob}}"
+    r"\message{{texpipe-dump-line:\the\inputlineno}}\texpipe@dump}}"
+    # What the preamble sees: a clock that differs between the two dumps.
+    r"{clock}\texpipe@clock"
+    r"\catcode`\@=12 \catcode`\_=8 \input mylatexformat.ltx ./{name}"
+)
+DUMP_CLOCKS = (r"\year=2001 \month=2 \day=3 \time=245 ", r"\year=2002 \month=3 \day=4 \time=306 ")
+"""The clocks the two dumps of a preamble show it (same digit counts: the same memory)."""
+_DUMP_PROGRAMS = {
+    Engine.PDFLATEX: ("pdflatex", r"\mathchardef"),  # how LaTeX3 defines its constants there
+    Engine.XELATEX: ("xelatex", r"\chardef"),
+}
+
+
+def dump_argv(engine: Engine, main: MainFile, clock: str) -> list[str]:
+    """Dump the main file's preamble into ``DUMP_DIR/<job>.fmt`` with mylatexformat (TeX
+    Live's texlive-latex-extra), run in ``main.folder``; ``clock`` is one of ``DUMP_CLOCKS``.
+
+    The job name is the document's own (``\\jobname`` in the preamble means the same),
+    progname and flags those of a pass. ``\\dump`` is wrapped so that the format holds no
+    date (see ``_DUMP_CODE``); the log says ``texpipe-dump-line:N``, the main file's line at
+    the dump. ``main.name`` must be plain (``dumpable_name``): it is read by TeX's ``\\input``.
+    """
+    program, constdef = _DUMP_PROGRAMS[engine]
+    code = _DUMP_CODE.format(constdef=constdef, clock=clock, name=main.name)
+    return [
+        program, "-ini", *_COMMON_FLAGS, f"-output-directory={PROJECT_DIR}/{DUMP_DIR}",
+        f"-jobname={main.job_name}", f"&{program}", code,
+    ]  # fmt: skip
 
 
 def bibtex_argv(main: MainFile) -> list[str]:
@@ -139,7 +197,7 @@ _SYSTEM_TEXMF = "{$TEXMFSYSCONFIG,!!$TEXMFSYSVAR,!!$TEXMFDEBIAN,!!$TEXMFDIST}"
 job's writable TEXMFHOME/TEXMFVAR/TEXMFCONFIG."""
 
 
-def tex_environment(source_date_epoch: int) -> dict[str, str]:
+def tex_environment(source_date_epoch: int, *, with_format: bool = False) -> dict[str, str]:
     """The whole environment of every TeX process: nothing from the service leaks in.
 
     The engine's own files are looked up in the installation only: kpathsea's defaults start
@@ -147,8 +205,10 @@ def tex_environment(source_date_epoch: int) -> dict[str, str]:
     of the engine), ``pdftex.map``, pool or ``texmf.cnf`` would replace the engine's, and a
     project's ``.so`` would be a Lua C module. Paths of what a document legitimately brings
     (TEXINPUTS, BIBINPUTS, fonts, LUAINPUTS) keep ``.`` first. Tectonic finds its files in its
-    bundle and the project (its own lookup, not kpathsea's).
+    bundle and the project (its own lookup, not kpathsea's). ``with_format``: the compiler's
+    own format folder first (``FORMAT_NAME`` is no installed format's name).
     """
+    formats = f"{PROJECT_DIR}/{STATE_DIR}:" if with_format else ""
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": HOME_DIR,
@@ -166,7 +226,7 @@ def tex_environment(source_date_epoch: int) -> dict[str, str]:
         "openout_any": "r",
         "shell_escape": "f",
         "TEXMFCNF": "/etc/texmf/web2c:/usr/share/texlive/texmf-dist/web2c",
-        "TEXFORMATS": _SYSTEM_TEXMF + "/web2c{/$engine,}",
+        "TEXFORMATS": formats + _SYSTEM_TEXMF + "/web2c{/$engine,}",
         "TEXPOOL": _SYSTEM_TEXMF + "/web2c",
         "TEXFONTMAPS": _SYSTEM_TEXMF + "/fonts/map/{$progname,pdftex,dvips,}//",
         "CLUAINPUTS": "$SELFAUTOLOC/lib/{$progname,$engine,}/lua//",

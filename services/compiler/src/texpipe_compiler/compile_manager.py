@@ -8,6 +8,7 @@ never a message given back to be compiled again (and again).
 """
 
 import asyncio
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -51,6 +52,15 @@ INTERNAL_MESSAGE = "the compiler failed on this document (an internal error, log
 
 
 @dataclass(frozen=True, slots=True)
+class _Keys:
+    """Where a compile's outputs go: ``shared`` (any document with the same source finds
+    them), or ``scoped`` to the document when the compile started from its state."""
+
+    shared: OutputKeys
+    scoped: OutputKeys
+
+
+@dataclass(frozen=True, slots=True)
 class CompilePolicy:
     """The limits a compile request is held to."""
 
@@ -88,11 +98,13 @@ class CompileManager:
         except EngineUnavailableError as exc:
             error = simple_error(ErrorCode.NO_OUTPUT, str(exc))
             return self._result(request, started, "unavailable", Outcome.FAILED, error=error)
-        keys = output_keys(cache_key(self._cache_inputs(request, info)))
-        cached = await self._outputs.lookup(keys)
+        keys = self._keys(request, info)
+        cached = await self._outputs.lookup(keys.shared)
+        if cached is None and self._starts is not None:
+            cached = await self._outputs.lookup(keys.scoped)
         if cached is not None:
             metrics.CACHE_HITS.labels(engine=request.engine.value).inc()
-            log.info("compile_cache_hit", key=keys.pdf)
+            log.info("compile_cache_hit", key=cached.pdf.key)
             return self._result(
                 request, started, info.version, Outcome.SUCCEEDED,
                 pdf=cached.pdf, log_ref=cached.log, cache_hit=True,
@@ -115,7 +127,7 @@ class CompileManager:
         request: CompileRequested,
         started: float,
         info: EngineInfo,
-        keys: OutputKeys,
+        keys: _Keys,
         uid: int | None,
     ) -> CompileCompleted:
         try:
@@ -148,7 +160,10 @@ class CompileManager:
             message = f"the compile did not finish within {timeout_s:g} s and was stopped"
             error = simple_error(ErrorCode.TIMEOUT, message)
             return self._result(request, started, info.version, Outcome.TIMED_OUT, error=error)
-        result = await self._finish(request, started, info, keys, run)
+        started_from_state = run.seeded or run.format_used
+        result = await self._finish(
+            request, started, info, keys.scoped if started_from_state else keys.shared, run
+        )
         if result.outcome is Outcome.SUCCEEDED and self._starts is not None and plan is not None:
             await self._starts.after_success(request, files, plan, run)
         return result
@@ -158,6 +173,12 @@ class CompileManager:
         if request.source_date_epoch is not None:
             return request.source_date_epoch
         return self._policy.source_date_epoch
+
+    def _keys(self, request: CompileRequested, info: EngineInfo) -> _Keys:
+        inputs = self._cache_inputs(request, info)
+        # A compile that started from the document's own state is cached for it alone.
+        scoped = dataclasses.replace(inputs, scope=str(request.document_id))
+        return _Keys(output_keys(cache_key(inputs)), output_keys(cache_key(scoped)))
 
     def _cache_inputs(self, request: CompileRequested, info: EngineInfo) -> CacheInputs:
         return CacheInputs(

@@ -14,7 +14,7 @@ import json
 import posixpath
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from texpipe_contracts.v1 import Engine
@@ -210,8 +210,3 @@ def undumpable_reason(log: bytes) -> str:
     if b"native fonts" in log:
         return "native_fonts"  # XeTeX: fontspec loaded an OpenType font in the preamble
     return "dump_failed"
-
-
-def project_paths(files: Iterable[ProjectFile]) -> list[str]:
-    """The paths of ``files``."""
-    return [f.path for f in files]

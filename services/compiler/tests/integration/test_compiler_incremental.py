@@ -1,8 +1,17 @@
 """Incremental compiles: an edit starts from the auxiliary state of the last compile and
 gives the PDF a compile from scratch gives (real TeX in the real sandbox)."""
 
+import pytest
+from texpipe_compiler import latex_commands as cmd
+from texpipe_compiler import preamble
 from texpipe_compiler.bundle_reader import ProjectFile
-from texpipe_compiler.latex_runner import LatexRunner, RunOutcome, RunStatus, StartPoint
+from texpipe_compiler.latex_runner import (
+    DumpOutcome,
+    LatexRunner,
+    RunOutcome,
+    RunStatus,
+    StartPoint,
+)
 from texpipe_contracts.v1 import Engine
 from texpipe_testing.pdf import pdftotext
 
@@ -128,3 +137,51 @@ x
     assert "Second" in pdftotext(second.pdf).split("\f")[0]
     assert second.passes == 2
     assert second.pdf == scratch.pdf
+
+
+async def dump(
+    runner: LatexRunner, uid: int | None, files: list[ProjectFile], engine: Engine
+) -> DumpOutcome:
+    """Dump the preamble of ``files`` as the compiler does."""
+    main = cmd.MainFile("main.tex")
+    found = preamble.preamble_of(files, main, engine, "test", "test")
+    assert found is not None
+    return await runner.dump_format(
+        files, "main.tex", engine, uid=uid, cpu_s=60, end_line=found.end_line
+    )
+
+
+async def test_a_dumped_preamble_gives_the_text_and_pages_of_a_compile_from_scratch(
+    runner: LatexRunner, sandbox_uid: int | None
+) -> None:
+    files = paper()
+    dumped = await dump(runner, sandbox_uid, files, Engine.PDFLATEX)
+    assert dumped.reason is None
+    assert dumped.fmt is not None
+    assert dumped.inputs == {}  # the preamble reads no project file but the main one
+    first = await run(runner, sandbox_uid, files, REV1_EPOCH)
+    edited = paper(edit="One sentence more.")
+    start = StartPoint(first.state, dumped.fmt)
+    fast = await run(runner, sandbox_uid, edited, REV2_EPOCH, start)
+    scratch = await run(runner, sandbox_uid, edited, REV2_EPOCH)
+    assert (fast.format_used, fast.passes, fast.fell_back) == (True, 1, False)
+    assert fast.pdf is not None
+    assert scratch.pdf is not None
+    assert pdftotext(fast.pdf) == pdftotext(scratch.pdf)
+    assert b"preloaded format=main" in fast.log
+
+
+@pytest.mark.parametrize(
+    ("engine", "pre", "reason"),
+    [
+        (Engine.PDFLATEX, r"\edef\builtin{\the\year}", "clock"),
+        (Engine.XELATEX, r"\usepackage{fontspec}\setmainfont{TeX Gyre Termes}", "native_fonts"),
+    ],
+    ids=["clock", "xelatex-fontspec"],
+)
+async def test_what_cannot_be_dumped_says_why(
+    engine: Engine, pre: str, reason: str, runner: LatexRunner, sandbox_uid: int | None
+) -> None:
+    text = STALE.replace("%(PRE)", pre).replace("%(BODY)", "")
+    dumped = await dump(runner, sandbox_uid, [ProjectFile("main.tex", text.encode())], engine)
+    assert (dumped.fmt, dumped.reason) == (None, reason)

@@ -27,6 +27,10 @@ project that has a file under it compiles from scratch (no aux state, no format)
 FORMAT_NAME = "texpipe-preamble"
 FORMAT_FILE = f"{STATE_DIR}/{FORMAT_NAME}.fmt"
 DUMP_DIR = f"{STATE_DIR}/dump"
+DUMP_WRAPPER = f"{STATE_DIR}/dump-main.tex"
+"""What mylatexformat reads after itself: switches off its font preloading, then reads the
+main file. Preloaded shapes would take pdfTeX's font numbers, hence the ``/F<n>`` names in
+every page, away from what a compile from scratch gives."""
 DUMP_EPOCH = 0
 """SOURCE_DATE_EPOCH of every dump: what the base format's first job computes from the date
 (LaTeX3's ``\\c_sys_*_int`` and the memory they leave) is then the same in every dump."""
@@ -133,7 +137,7 @@ _DUMP_CODE = (
     r"\message{{texpipe-dump-line:\the\inputlineno}}\texpipe@dump}}"
     # What the preamble sees: a clock that differs between the two dumps.
     r"{clock}\texpipe@clock"
-    r"\catcode`\@=12 \catcode`\_=8 \input mylatexformat.ltx ./{name}"
+    r"\catcode`\@=12 \catcode`\_=8 \input mylatexformat.ltx {wrapper}"
 )
 DUMP_CLOCKS = (r"\year=2001 \month=2 \day=3 \time=245 ", r"\year=2002 \month=3 \day=4 \time=306 ")
 """The clocks the two dumps of a preamble show it (same digit counts: the same memory)."""
@@ -150,14 +154,25 @@ def dump_argv(engine: Engine, main: MainFile, clock: str) -> list[str]:
     The job name is the document's own (``\\jobname`` in the preamble means the same),
     progname and flags those of a pass. ``\\dump`` is wrapped so that the format holds no
     date (see ``_DUMP_CODE``); the log says ``texpipe-dump-line:N``, the main file's line at
-    the dump. ``main.name`` must be plain (``dumpable_name``): it is read by TeX's ``\\input``.
+    the dump. mylatexformat then reads ``DUMP_WRAPPER`` (``dump_wrapper``), which reads the
+    main file: ``main.name`` must be plain (``dumpable_name``), TeX's ``\\input`` reads it.
     """
     program, constdef = _DUMP_PROGRAMS[engine]
-    code = _DUMP_CODE.format(constdef=constdef, clock=clock, name=main.name)
+    code = _DUMP_CODE.format(
+        constdef=constdef, clock=clock, wrapper=f"{PROJECT_DIR}/{DUMP_WRAPPER}"
+    )
     return [
         program, "-ini", *_COMMON_FLAGS, f"-output-directory={PROJECT_DIR}/{DUMP_DIR}",
         f"-jobname={main.job_name}", f"&{program}", code,
     ]  # fmt: skip
+
+
+def dump_wrapper(main: MainFile) -> bytes:
+    """The content of ``DUMP_WRAPPER`` for ``main`` (a plain name, see ``dump_argv``)."""
+    return (
+        b"\\catcode`\\@=11 \\let\\MYLATEX@fontpreloading\\relax \\catcode`\\@=12 "
+        + f"\\input ./{main.name}\n".encode()
+    )
 
 
 def bibtex_argv(main: MainFile) -> list[str]:

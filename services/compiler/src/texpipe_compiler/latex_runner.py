@@ -361,7 +361,11 @@ class LatexRunner:
         stem = f"{cmd.DUMP_DIR}/{main.job_name}"
         async with self._launcher.session(uid, cpu_s) as session:
             job = _Job(session, main, engine, [f.path for f in to_write], env)
-            await session.put([*to_write, ProjectFile(f"{cmd.DUMP_DIR}/.keep", b"")])
+            own = [
+                ProjectFile(cmd.DUMP_WRAPPER, cmd.dump_wrapper(main)),
+                ProjectFile(f"{cmd.DUMP_DIR}/.keep", b""),
+            ]
+            await session.put([*to_write, *own])
             dumps: list[bytes] = []
             for clock in cmd.DUMP_CLOCKS:
                 result = await self._run(job, cmd.dump_argv(engine, main, clock))

@@ -128,6 +128,8 @@ def dump_inputs(fls: bytes, main: cmd.MainFile, files: Sequence[ProjectFile]) ->
             continue
         prefix = cmd.PROJECT_DIR + "/"
         path = absolute[len(prefix) :] if absolute.startswith(prefix) else None
+        if path is not None and path.startswith(cmd.STATE_DIR + "/"):
+            continue  # the compiler's own wrapper
         if path is None or path not in by_path:
             return DumpInputs({}, absolute)
         if path != main.path:  # the main file counts by its preamble lines (``Preamble``)

@@ -8,6 +8,7 @@ error of the compile (S3 being down still is: it raises, as for any other object
 """
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
@@ -19,13 +20,27 @@ from texpipe_compiler.latex_runner import MAX_FORMAT_BYTES
 
 JSON_TYPE = "application/json"
 FORMAT_TYPE = "application/octet-stream"
+FORMAT_MEMO_BYTES = 128 * 1024 * 1024
+"""Formats kept in memory (a key names one content for good): the ~8 MB of a document's
+format is not fetched from S3 again for each of its edits."""
 
 
 class StateStore:
     """Reads and writes auxiliary states, preamble manifests and formats."""
 
-    def __init__(self, store: S3Store) -> None:
+    def __init__(self, store: S3Store, *, format_memo_bytes: int = FORMAT_MEMO_BYTES) -> None:
         self._store = store
+        self._formats: OrderedDict[str, bytes] = OrderedDict()
+        self._memo_bytes, self._memo_cap = 0, format_memo_bytes
+
+    def _remember(self, key: str, data: bytes) -> None:
+        if key in self._formats or len(data) > self._memo_cap:
+            return
+        self._formats[key] = data
+        self._memo_bytes += len(data)
+        while self._memo_bytes > self._memo_cap:
+            _, dropped = self._formats.popitem(last=False)
+            self._memo_bytes -= len(dropped)
 
     async def _get(self, key: str, max_bytes: int) -> bytes | None:
         try:
@@ -69,8 +84,15 @@ class StateStore:
 
     async def load_format(self, key: str) -> bytes | None:
         """The format under ``key``, if it is there."""
-        return await self._get(key, MAX_FORMAT_BYTES)
+        if key in self._formats:
+            self._formats.move_to_end(key)
+            return self._formats[key]
+        data = await self._get(key, MAX_FORMAT_BYTES)
+        if data is not None:
+            self._remember(key, data)
+        return data
 
     async def save_format(self, key: str, data: bytes) -> None:
         """Store a format (written before the manifest that names it)."""
         await self._store.put(key, data, content_type=FORMAT_TYPE)
+        self._remember(key, data)

@@ -43,7 +43,9 @@ DOC = r"""\documentclass{article}
 async def starts(runner: LatexRunner, s3_store: S3Store, sandbox_uids: range) -> StartPoints:
     """States and formats as the service keeps them."""
     uid_base = sandbox_uids.start if len(sandbox_uids) > 1 else None
-    return StartPoints(StateStore(s3_store), runner, SlotPool(1, uid_base), dump_timeout_s=60)
+    # No formats kept in memory: every hit reads its format from S3.
+    states = StateStore(s3_store, format_memo_bytes=0)
+    return StartPoints(states, runner, SlotPool(1, uid_base), dump_timeout_s=60)
 
 
 @pytest_asyncio.fixture

@@ -3,13 +3,16 @@
 import dataclasses
 import hashlib
 import uuid
+from typing import cast
 
 import pytest
 from texpipe_compiler import incremental, passes, preamble
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.cache_key import CacheInputs, cache_key
+from texpipe_compiler.state_store import StateStore
 from texpipe_contracts.v1 import Engine
+from texpipe_servicekit.s3 import S3Store
 
 MAIN = cmd.MainFile("main.tex")
 PROJECT = [ProjectFile("main.tex", b"\\documentclass{article}\n\\begin{document}\nx\n")]
@@ -137,7 +140,8 @@ def test_a_dump_reads_the_project_and_the_installation_only() -> None:
     fls = (
         b"PWD /work/project\nINPUT /usr/share/texlive/texmf-dist/tex/latex/base/article.cls\n"
         b"INPUT /var/lib/texmf/web2c/pdftex/pdflatex.fmt\nINPUT ./main.tex\n"
-        b"INPUT sty/macros.tex\nOUTPUT /work/project/.texpipe/dump/main.fmt\n"
+        b"INPUT sty/macros.tex\nINPUT /work/project/.texpipe/dump-main.tex\n"
+        b"OUTPUT /work/project/.texpipe/dump/main.fmt\n"
     )
     found = preamble.dump_inputs(fls, MAIN, files)
     assert found == preamble.DumpInputs({"sty/macros.tex": hashlib.sha256(b"m").hexdigest()}, None)
@@ -172,7 +176,34 @@ def test_the_dump_wraps_dump_and_reads_the_main_file_by_name() -> None:
     assert "-no-shell-escape" in argv
     assert "-jobname=main" in argv
     assert argv[-2] == "&pdflatex"
-    assert argv[-1].endswith(r"\input mylatexformat.ltx ./main.tex")
+    assert argv[-1].endswith(r"\input mylatexformat.ltx /work/project/.texpipe/dump-main.tex")
+    assert cmd.dump_wrapper(MAIN).endswith(b"\\input ./main.tex\n")
     assert r"\def\dump{\year=2000 " in argv[-1]
     assert cmd.engine_argv(Engine.PDFLATEX, MAIN, with_format=True)[-2] == "-fmt=texpipe-preamble"
     assert cmd.tex_environment(0, with_format=True)["TEXFORMATS"].startswith(cmd.PROJECT_DIR)
+
+
+class _Bucket:
+    """Just enough of an S3Store for the format memo: counts the reads."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.gets = 0
+
+    async def get(self, key: str, *, max_bytes: int | None = None) -> bytes:
+        self.gets += 1
+        return self.objects[key]
+
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.objects[key] = data
+
+
+async def test_formats_are_kept_in_memory_within_a_byte_budget() -> None:
+    bucket = _Bucket()
+    states = StateStore(cast(S3Store, bucket), format_memo_bytes=10)
+    await states.save_format("a", b"123456")
+    assert await states.load_format("a") == b"123456"
+    assert bucket.gets == 0
+    await states.save_format("b", b"789012")  # over the budget: "a" is dropped
+    assert await states.load_format("a") == b"123456"
+    assert bucket.gets == 1

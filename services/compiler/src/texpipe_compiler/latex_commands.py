@@ -21,7 +21,7 @@ TECTONIC_CACHE_DIR = f"{TECTONIC_ROOT}/cache"  # read-only: the format was built
 TMP_DIR = f"{WORK_ROOT}/tmp"  # noqa: S108 (inside the sandbox's own tmpfs)
 TECTONIC_BIN = f"{TECTONIC_ROOT}/bin/tectonic"
 TECTONIC_BUNDLE = f"{TECTONIC_ROOT}/bundle"
-STATE_DIR = ".texpipe"
+STATE_DIR = "_texpipe"
 """The project folder the compiler keeps for itself: a preamble format and its dumps. A
 project that has a file under it compiles from scratch (no aux state, no format)."""
 FORMAT_NAME = "texpipe-preamble"

@@ -43,7 +43,7 @@ def test_a_state_never_replaces_a_project_file() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["../escape.aux", "/abs.aux", "main.tex", "main.pdf", ".texpipe/x.aux", "a\\b.aux"],
+    ["../escape.aux", "/abs.aux", "main.tex", "main.pdf", "_texpipe/x.aux", "a\\b.aux"],
 )
 def test_a_state_with_a_path_that_breaks_a_rule_is_dropped_whole(path: str) -> None:
     seed = incremental.AuxSeed((ProjectFile("main.aux", b"ok"), ProjectFile(path, b"x")))
@@ -95,7 +95,7 @@ def test_bibliography_signatures_change_with_the_salt() -> None:
 def test_reads_of_generated_files_outside_the_comparison_are_found() -> None:
     fls = (
         b"PWD /work/project\nINPUT /usr/share/texmf/x.sty\nINPUT ./main.tex\n"
-        b"INPUT ./main.aux\nINPUT main.lol\nINPUT /work/project/.texpipe/texpipe-preamble.fmt\n"
+        b"INPUT ./main.aux\nINPUT main.lol\nINPUT /work/project/_texpipe/texpipe-preamble.fmt\n"
         b"OUTPUT main.lol\n"
     )
     uncovered = passes.read_back_uncovered(fls, MAIN, ["main.tex"], ["main.aux"])
@@ -140,8 +140,8 @@ def test_a_dump_reads_the_project_and_the_installation_only() -> None:
     fls = (
         b"PWD /work/project\nINPUT /usr/share/texlive/texmf-dist/tex/latex/base/article.cls\n"
         b"INPUT /var/lib/texmf/web2c/pdftex/pdflatex.fmt\nINPUT ./main.tex\n"
-        b"INPUT sty/macros.tex\nINPUT /work/project/.texpipe/dump-main.tex\n"
-        b"OUTPUT /work/project/.texpipe/dump/main.fmt\n"
+        b"INPUT sty/macros.tex\nINPUT /work/project/_texpipe/dump-main.tex\n"
+        b"OUTPUT /work/project/_texpipe/dump/main.fmt\n"
     )
     found = preamble.dump_inputs(fls, MAIN, files)
     assert found == preamble.DumpInputs({"sty/macros.tex": hashlib.sha256(b"m").hexdigest()}, None)
@@ -176,7 +176,7 @@ def test_the_dump_wraps_dump_and_reads_the_main_file_by_name() -> None:
     assert "-no-shell-escape" in argv
     assert "-jobname=main" in argv
     assert argv[-2] == "&pdflatex"
-    assert argv[-1].endswith(r"\input mylatexformat.ltx /work/project/.texpipe/dump-main.tex")
+    assert argv[-1].endswith(r"\input mylatexformat.ltx /work/project/_texpipe/dump-main.tex")
     assert cmd.dump_wrapper(MAIN).endswith(b"\\input ./main.tex\n")
     assert r"\def\dump{\year=2000 " in argv[-1]
     assert cmd.engine_argv(Engine.PDFLATEX, MAIN, with_format=True)[-2] == "-fmt=texpipe-preamble"

@@ -165,7 +165,8 @@ class CompileManager:
             request, started, info, keys.scoped if started_from_state else keys.shared, run
         )
         if result.outcome is Outcome.SUCCEEDED and self._starts is not None and plan is not None:
-            await self._starts.after_success(request, files, plan, run)
+            epoch = self._source_date_epoch(request)
+            await self._starts.after_success(request, files, plan, run, epoch)
         return result
 
     def _source_date_epoch(self, request: CompileRequested) -> int:

@@ -130,9 +130,18 @@ _DUMP_CODE = (
     r"\global\texpipe@constdef\c_sys_day_int\day "
     r"\global\texpipe@constdef\c_sys_month_int\month "
     r"\global\texpipe@constdef\c_sys_year_int\year\endgroup}}"
+    # pgf seeds its random numbers with \time*\year when it loads: a seed still equal to
+    # that (nothing drew a number, no \pgfmathsetseed) is set again by each job, as LaTeX3's.
+    r"\def\texpipe@seed{{\begingroup\count@\time\multiply\count@\year"
+    r"\ifnum\count@=0 \count@=1 \fi\xdef\texpipe@value{{\the\count@}}\endgroup}}"
+    r"\def\texpipe@pgfseed{{\texpipe@seed\global\let\pgfmath@rnd@z\texpipe@value}}"
+    r"\def\texpipe@pgf{{\ifdefined\pgfmath@rnd@z\texpipe@seed"
+    r"\ifx\texpipe@value\pgfmath@rnd@z\gdef\pgfmath@rnd@z{{1}}"
+    r"\global\everyjob\expandafter{{\expandafter\texpipe@pgfseed\the\everyjob}}\fi"
+    r"\gdef\texpipe@value{{}}\fi}}"
     # At the dump: a fixed clock (the format's ident and integers), the constants computed
     # again by every job that loads the format, and the line the preamble ended on.
-    r"\def\dump{{\year=2000 \month=1 \day=1 \time=0 \texpipe@clock"
+    r"\def\dump{{\texpipe@pgf\year=2000 \month=1 \day=1 \time=0 \texpipe@clock"
     r"\everyjob\expandafter{{\expandafter\texpipe@clock\the\everyjob}}"
     r"\message{{texpipe-dump-line:\the\inputlineno}}\texpipe@dump}}"
     # What the preamble sees: a clock that differs between the two dumps.

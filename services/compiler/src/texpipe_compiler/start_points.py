@@ -11,6 +11,7 @@ as two dumps take (about twice the preamble's load time).
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from texpipe_compiler import incremental, metrics, preamble
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.engines import EngineInfo
-from texpipe_compiler.latex_runner import LatexRunner, RunOutcome, StartPoint
+from texpipe_compiler.latex_runner import DumpOutcome, LatexRunner, RunOutcome, StartPoint
 from texpipe_compiler.slots import SlotPool
 from texpipe_compiler.state_store import StateStore
 
@@ -38,6 +39,16 @@ class Plan:
     found: preamble.Preamble | None
     """The main file's preamble, when a format could stand for it."""
     manifest: preamble.Manifest | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """What a new format must reproduce: the PDF a compile of the dumped revision gave, from
+    the state it left, at its date."""
+
+    pdf: bytes
+    state: incremental.AuxSeed
+    source_date_epoch: int
 
 
 class StartPoints:
@@ -115,9 +126,15 @@ class StartPoints:
         return fmt, manifest if fmt is not None else None
 
     async def after_success(
-        self, request: CompileRequested, files: Sequence[ProjectFile], plan: Plan, run: RunOutcome
+        self,
+        request: CompileRequested,
+        files: Sequence[ProjectFile],
+        plan: Plan,
+        run: RunOutcome,
+        source_date_epoch: int,
     ) -> None:
-        """Keep the new state; record the preamble's sight or start its dump."""
+        """Keep the new state; record the preamble's sight or start its dump (checked
+        against ``run``, compiled with ``source_date_epoch``)."""
         metrics.PASSES.labels(engine=request.engine.value, seeded=str(run.seeded).lower()).observe(
             run.passes
         )
@@ -130,18 +147,26 @@ class StartPoints:
             return
         if manifest is None or (run.fell_back and run.format_used):
             await self._states.save_manifest(request.document_id, found, preamble.Manifest("seen"))
-        elif manifest.status == "seen":
-            self._start_dump(request, files, found)
+        elif manifest.status == "seen" and run.pdf is not None and run.state is not None:
+            self._start_dump(request, files, found, _Check(run.pdf, run.state, source_date_epoch))
 
     def _start_dump(
-        self, request: CompileRequested, files: Sequence[ProjectFile], found: preamble.Preamble
+        self,
+        request: CompileRequested,
+        files: Sequence[ProjectFile],
+        found: preamble.Preamble,
+        check: _Check,
     ) -> None:
-        task = asyncio.create_task(self._dump(request, list(files), found))
+        task = asyncio.create_task(self._dump(request, list(files), found, check))
         self._dumps.add(task)
         task.add_done_callback(self._dumps.discard)
 
     async def _dump(
-        self, request: CompileRequested, files: list[ProjectFile], found: preamble.Preamble
+        self,
+        request: CompileRequested,
+        files: list[ProjectFile],
+        found: preamble.Preamble,
+        check: _Check,
     ) -> None:
         bound = structlog.contextvars.bound_contextvars(
             job_id=str(request.job_id), document_id=str(request.document_id)
@@ -149,10 +174,7 @@ class StartPoints:
         with bound:
             try:
                 async with self._slots.slot() as uid, asyncio.timeout(self._dump_timeout_s):
-                    outcome = await self._runner.dump_format(
-                        files, request.main_file, request.engine, uid=uid,
-                        cpu_s=math.ceil(self._dump_timeout_s) + 1, end_line=found.end_line,
-                    )  # fmt: skip
+                    outcome = await self._dump_checked(request, files, found, check, uid)
                 if outcome.fmt is None:
                     reason = outcome.reason or "dump_failed"
                     manifest = preamble.Manifest("undumpable", reason=reason)
@@ -170,6 +192,32 @@ class StartPoints:
                 log.warning("preamble_dump_timed_out", timeout_s=self._dump_timeout_s)
             except Exception:  # a dump is an optimisation: it never fails anything else
                 log.exception("preamble_dump_failed")
+
+    async def _dump_checked(
+        self,
+        request: CompileRequested,
+        files: list[ProjectFile],
+        found: preamble.Preamble,
+        check: _Check,
+        uid: int | None,
+    ) -> DumpOutcome:
+        """Dump; then the format must give the very PDF the compile of the dumped revision
+        gave (pdfTeX keeps some of its state out of a format: color stacks a preamble made,
+        so a TikZ preamble gives the same text and pages but not the same bytes)."""
+        cpu_s = math.ceil(self._dump_timeout_s) + 1
+        outcome = await self._runner.dump_format(
+            files, request.main_file, request.engine, uid=uid, cpu_s=cpu_s,
+            end_line=found.end_line,
+        )  # fmt: skip
+        if outcome.fmt is None:
+            return outcome
+        again = await self._runner.compile(
+            files, request.main_file, request.engine, uid=uid, cpu_s=cpu_s,
+            source_date_epoch=check.source_date_epoch, start=StartPoint(check.state, outcome.fmt),
+        )  # fmt: skip
+        if again.format_used and not again.fell_back and again.pdf == check.pdf:
+            return outcome
+        return dataclasses.replace(outcome, fmt=None, reason="output_differs")
 
     async def wait_dumps(self) -> None:
         """Wait for the dumps running now (tests, benchmarks)."""

@@ -178,7 +178,8 @@ def test_the_dump_wraps_dump_and_reads_the_main_file_by_name() -> None:
     assert argv[-2] == "&pdflatex"
     assert argv[-1].endswith(r"\input mylatexformat.ltx /work/project/_texpipe/dump-main.tex")
     assert cmd.dump_wrapper(MAIN).endswith(b"\\input ./main.tex\n")
-    assert r"\def\dump{\year=2000 " in argv[-1]
+    assert r"\def\dump{\texpipe@pgf\year=2000 " in argv[-1]
+    assert r"\gdef\pgfmath@rnd@z{1}" in argv[-1], "pgf's seed is set again by each job"
     assert cmd.engine_argv(Engine.PDFLATEX, MAIN, with_format=True)[-2] == "-fmt=texpipe-preamble"
     assert cmd.tex_environment(0, with_format=True)["TEXFORMATS"].startswith(cmd.PROJECT_DIR)
 

@@ -33,7 +33,9 @@ from texpipe_compiler.outputs import PageCounter
 from texpipe_compiler.sandbox import Mount, SandboxLayout, SandboxLimits, seccomp_program
 from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_compiler.slots import SlotPool
+from texpipe_compiler.start_points import StartPoints
 from texpipe_compiler.starts import StartLedger
+from texpipe_compiler.state_store import StateStore
 from texpipe_compiler.storage import OutputStore
 
 OUTPUT_CAP_BYTES = 256 * 1024
@@ -150,8 +152,15 @@ def create_app(settings: Settings) -> FastStream:
             slots = SlotPool(settings.compiler_concurrency, uid_base)
             pages = PageCounter(PAGE_COUNT_TIMEOUT_S)
             stack.push_async_callback(pages.aclose)
+            starts = None
+            if settings.incremental_compiles:
+                starts = StartPoints(
+                    StateStore(store), runner, slots,
+                    dump_timeout_s=settings.compile_timeout_ms / 1000,
+                )  # fmt: skip
+                stack.push_async_callback(starts.aclose)
             manager = CompileManager(
-                _policy(settings), OutputStore(store), runner, engines, slots, pages
+                _policy(settings), OutputStore(store), runner, engines, slots, pages, starts
             )
             gate = DependencyGate(
                 {

@@ -26,6 +26,10 @@ class CacheInputs:
     """A digest of the engine's installed format file: changes when TeX Live is updated."""
     main_file: str
     source_date_epoch: int
+    scope: str | None = None
+    """The document id when the compile started from that document's auxiliary state or
+    preamble format: its PDF then depends on the document's history as well as on its
+    source (TeX may settle on another fixed point), so only that document may find it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +45,10 @@ class OutputKeys:
 
 def cache_key(inputs: CacheInputs) -> str:
     """A hex digest naming the outputs of ``inputs``."""
+    scoped = {"scope": inputs.scope} if inputs.scope is not None else {}
     material = json.dumps(
         {
+            **scoped,
             "schema": KEY_SCHEMA,
             "source": inputs.source_sha256,
             "engine": inputs.engine.value,

@@ -8,6 +8,7 @@ never a message given back to be compiled again (and again).
 """
 
 import asyncio
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from texpipe_compiler.outputs import (
 )
 from texpipe_compiler.result_errors import report_for_run, simple_error
 from texpipe_compiler.slots import SlotPool
+from texpipe_compiler.start_points import StartPoints
 from texpipe_compiler.storage import OutputStore
 
 log = structlog.get_logger(__name__)
@@ -55,6 +57,15 @@ DEPENDENCY_ERRORS = (InfrastructureError, OSError, BotoCoreError, ClientError)
 processes, S3): an outage, for which the consumer holds the message and pauses. Every other
 exception is an internal error."""
 INTERNAL_MESSAGE = "the compiler failed on this document (an internal error, logged)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """Where a compile's outputs go: ``shared`` (any document with the same source finds
+    them), or ``scoped`` to the document when the compile started from its state."""
+
+    shared: OutputKeys
+    scoped: OutputKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +90,13 @@ class CompileManager:
         engines: Engines,
         slots: SlotPool,
         pages: PageCounter,
+        starts: StartPoints | None = None,
     ) -> None:
+        """``starts``: auxiliary states and preamble formats (None: every compile from
+        scratch)."""
         self._policy, self._outputs, self._runner = policy, outputs, runner
         self._engines, self._slots, self._pages = engines, slots, pages
+        self._starts = starts
 
     async def compile(self, request: CompileRequested) -> CompileCompleted:
         """Compile ``request`` (or find its result in the cache)."""
@@ -91,11 +106,13 @@ class CompileManager:
         except EngineUnavailableError as exc:
             error = simple_error(ErrorCode.NO_OUTPUT, str(exc))
             return self._result(request, started, "unavailable", Outcome.FAILED, error=error)
-        keys = output_keys(cache_key(self._cache_inputs(request, info)))
-        cached = await self._outputs.lookup(keys)
+        keys = self._keys(request, info)
+        cached = await self._outputs.lookup(keys.shared)
+        if cached is None and self._starts is not None:
+            cached = await self._outputs.lookup(keys.scoped)
         if cached is not None:
             metrics.CACHE_HITS.labels(engine=request.engine.value).inc()
-            log.info("compile_cache_hit", key=keys.pdf)
+            log.info("compile_cache_hit", key=cached.pdf.key)
             return self._result(
                 request, started, info.version, Outcome.SUCCEEDED,
                 pdf=cached.pdf, log_ref=cached.log, cache_hit=True,
@@ -118,7 +135,7 @@ class CompileManager:
         request: CompileRequested,
         started: float,
         info: EngineInfo,
-        keys: OutputKeys,
+        keys: _Keys,
         uid: int | None,
     ) -> CompileCompleted:
         try:
@@ -132,13 +149,18 @@ class CompileManager:
             error = simple_error(ErrorCode.SOURCE_REJECTED, str(exc))
             return self._result(request, started, info.version, Outcome.REJECTED, error=error)
         timeout_s = min(request.timeout_ms, self._policy.max_timeout_ms) / 1000
-        log.info("compile_started", engine=request.engine.value, uid=uid, timeout_s=timeout_s)
+        plan = await self._starts.prepare(request, info, files) if self._starts else None
+        start = plan.start if plan is not None else None
+        log.info(
+            "compile_started", engine=request.engine.value, uid=uid, timeout_s=timeout_s,
+            seeded=bool(start and start.seed), with_format=bool(start and start.fmt),
+        )  # fmt: skip
         try:
             async with asyncio.timeout(timeout_s) as deadline:
                 run = await self._runner.compile(
                     files, request.main_file, request.engine,
                     uid=uid, cpu_s=math.ceil(timeout_s) + 1,
-                    source_date_epoch=self._source_date_epoch(request),
+                    source_date_epoch=self._source_date_epoch(request), start=start,
                 )  # fmt: skip
         except TimeoutError:
             if not deadline.expired():
@@ -146,13 +168,26 @@ class CompileManager:
             message = f"the compile did not finish within {timeout_s:g} s and was stopped"
             error = simple_error(ErrorCode.TIMEOUT, message)
             return self._result(request, started, info.version, Outcome.TIMED_OUT, error=error)
-        return await self._finish(request, started, info, keys, run)
+        started_from_state = run.seeded or run.format_used
+        result = await self._finish(
+            request, started, info, keys.scoped if started_from_state else keys.shared, run
+        )
+        if result.outcome is Outcome.SUCCEEDED and self._starts is not None and plan is not None:
+            epoch = self._source_date_epoch(request)
+            await self._starts.after_success(request, files, plan, run, epoch)
+        return result
 
     def _source_date_epoch(self, request: CompileRequested) -> int:
         """The revision's own time when the request carries it, else the fixed default."""
         if request.source_date_epoch is not None:
             return request.source_date_epoch
         return self._policy.source_date_epoch
+
+    def _keys(self, request: CompileRequested, info: EngineInfo) -> _Keys:
+        inputs = self._cache_inputs(request, info)
+        # A compile that started from the document's own state is cached for it alone.
+        scoped = dataclasses.replace(inputs, scope=str(request.document_id))
+        return _Keys(output_keys(cache_key(inputs)), output_keys(cache_key(scoped)))
 
     def _cache_inputs(self, request: CompileRequested, info: EngineInfo) -> CacheInputs:
         return CacheInputs(

@@ -139,6 +139,11 @@ class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings, _CompileTimeo
     sandbox_cpus: float = Field(
         default=1.0, gt=0.01, le=256, description="CPU quota of one job's control group."
     )
+    incremental_compiles: bool = Field(
+        default=True,
+        description="Start a compile from the auxiliary state of the document's last settled "
+        "compile and from a dumped format of its unchanged preamble (kept in S3 per document).",
+    )
     source_date_epoch: int = Field(
         default=0,
         ge=0,

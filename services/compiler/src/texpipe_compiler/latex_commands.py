@@ -21,6 +21,21 @@ TECTONIC_CACHE_DIR = f"{TECTONIC_ROOT}/cache"  # read-only: the format was built
 TMP_DIR = f"{WORK_ROOT}/tmp"  # noqa: S108 (inside the sandbox's own tmpfs)
 TECTONIC_BIN = f"{TECTONIC_ROOT}/bin/tectonic"
 TECTONIC_BUNDLE = f"{TECTONIC_ROOT}/bundle"
+STATE_DIR = "_texpipe"
+"""The project folder the compiler keeps for itself: a preamble format and its dumps. A
+project that has a file under it compiles from scratch (no aux state, no format)."""
+FORMAT_NAME = "texpipe-preamble"
+FORMAT_FILE = f"{STATE_DIR}/{FORMAT_NAME}.fmt"
+DUMP_DIR = f"{STATE_DIR}/dump"
+DUMP_WRAPPER = f"{STATE_DIR}/dump-main.tex"
+"""What mylatexformat reads after itself: switches off its font preloading, then reads the
+main file. Preloaded shapes would take pdfTeX's font numbers, hence the ``/F<n>`` names in
+every page, away from what a compile from scratch gives."""
+DUMP_EPOCH = 0
+"""SOURCE_DATE_EPOCH of every dump: what the base format's first job computes from the date
+(LaTeX3's ``\\c_sys_*_int`` and the memory they leave) is then the same in every dump."""
+FORMAT_ENGINES = frozenset({Engine.PDFLATEX, Engine.XELATEX})
+"""Engines whose preambles are dumped (LuaTeX does not dump its Lua state, e.g. luaotfload)."""
 
 _COMMON_FLAGS = (
     "-no-shell-escape",
@@ -29,6 +44,7 @@ _COMMON_FLAGS = (
     "-interaction=nonstopmode",
     "-halt-on-error",
     "-file-line-error",
+    "-recorder",  # <job>.fls: what a pass read (the incremental check, the dump's inputs)
 )
 _ENGINE_FLAGS: dict[Engine, tuple[str, ...]] = {
     Engine.PDFLATEX: ("pdflatex", *_COMMON_FLAGS),
@@ -94,8 +110,9 @@ def output_names(main: MainFile) -> OutputNames:
     )
 
 
-def engine_argv(engine: Engine, main: MainFile) -> list[str]:
-    """The command line of one engine pass, run in ``main.folder``."""
+def engine_argv(engine: Engine, main: MainFile, *, with_format: bool = False) -> list[str]:
+    """The command line of one engine pass, run in ``main.folder``; ``with_format``: start
+    from the preamble format at ``FORMAT_FILE`` (see ``tex_environment``)."""
     if engine is Engine.TECTONIC:
         return [
             TECTONIC_BIN,
@@ -113,7 +130,72 @@ def engine_argv(engine: Engine, main: MainFile) -> list[str]:
             ".",
             f"./{main.name}",
         ]
-    return [*_ENGINE_FLAGS[engine], f"./{main.name}"]
+    fmt = [f"-fmt={FORMAT_NAME}"] if with_format else []
+    return [*_ENGINE_FLAGS[engine], *fmt, f"./{main.name}"]
+
+
+_DUMP_CODE = (
+    r"\catcode`\@=11 \catcode`\_=11 "
+    r"\let\texpipe@dump\dump \let\texpipe@constdef{constdef} "
+    # LaTeX3's clock constants, as its first job sets them, from \time, \day, ...
+    r"\def\texpipe@clock{{\begingroup\count@\time\divide\count@ 60 "
+    r"\global\texpipe@constdef\c_sys_hour_int\count@ \multiply\count@ -60 "
+    r"\advance\count@\time \global\texpipe@constdef\c_sys_minute_int\count@ "
+    r"\global\texpipe@constdef\c_sys_day_int\day "
+    r"\global\texpipe@constdef\c_sys_month_int\month "
+    r"\global\texpipe@constdef\c_sys_year_int\year\endgroup}}"
+    # pgf seeds its random numbers with \time*\year when it loads: a seed still equal to
+    # that (nothing drew a number, no \pgfmathsetseed) is set again by each job, as LaTeX3's.
+    r"\def\texpipe@seed{{\begingroup\count@\time\multiply\count@\year"
+    r"\ifnum\count@=0 \count@=1 \fi\xdef\texpipe@value{{\the\count@}}\endgroup}}"
+    r"\def\texpipe@pgfseed{{\texpipe@seed\global\let\pgfmath@rnd@z\texpipe@value}}"
+    r"\def\texpipe@pgf{{\ifdefined\pgfmath@rnd@z\texpipe@seed"
+    r"\ifx\texpipe@value\pgfmath@rnd@z\gdef\pgfmath@rnd@z{{1}}"
+    r"\global\everyjob\expandafter{{\expandafter\texpipe@pgfseed\the\everyjob}}\fi"
+    r"\gdef\texpipe@value{{}}\fi}}"
+    # At the dump: a fixed clock (the format's ident and integers), the constants computed
+    # again by every job that loads the format, and the line the preamble ended on.
+    r"\def\dump{{\texpipe@pgf\year=2000 \month=1 \day=1 \time=0 \texpipe@clock"
+    r"\everyjob\expandafter{{\expandafter\texpipe@clock\the\everyjob}}"
+    r"\message{{texpipe-dump-line:\the\inputlineno}}\texpipe@dump}}"
+    # What the preamble sees: a clock that differs between the two dumps.
+    r"{clock}\texpipe@clock"
+    r"\catcode`\@=12 \catcode`\_=8 \input mylatexformat.ltx {wrapper}"
+)
+DUMP_CLOCKS = (r"\year=2001 \month=2 \day=3 \time=245 ", r"\year=2002 \month=3 \day=4 \time=306 ")
+"""The clocks the two dumps of a preamble show it (same digit counts: the same memory)."""
+_DUMP_PROGRAMS = {
+    Engine.PDFLATEX: ("pdflatex", r"\mathchardef"),  # how LaTeX3 defines its constants there
+    Engine.XELATEX: ("xelatex", r"\chardef"),
+}
+
+
+def dump_argv(engine: Engine, main: MainFile, clock: str) -> list[str]:
+    """Dump the main file's preamble into ``DUMP_DIR/<job>.fmt`` with mylatexformat (TeX
+    Live's texlive-latex-extra), run in ``main.folder``; ``clock`` is one of ``DUMP_CLOCKS``.
+
+    The job name is the document's own (``\\jobname`` in the preamble means the same),
+    progname and flags those of a pass. ``\\dump`` is wrapped so that the format holds no
+    date (see ``_DUMP_CODE``); the log says ``texpipe-dump-line:N``, the main file's line at
+    the dump. mylatexformat then reads ``DUMP_WRAPPER`` (``dump_wrapper``), which reads the
+    main file: ``main.name`` must be plain (``dumpable_name``), TeX's ``\\input`` reads it.
+    """
+    program, constdef = _DUMP_PROGRAMS[engine]
+    code = _DUMP_CODE.format(
+        constdef=constdef, clock=clock, wrapper=f"{PROJECT_DIR}/{DUMP_WRAPPER}"
+    )
+    return [
+        program, "-ini", *_COMMON_FLAGS, f"-output-directory={PROJECT_DIR}/{DUMP_DIR}",
+        f"-jobname={main.job_name}", f"&{program}", code,
+    ]  # fmt: skip
+
+
+def dump_wrapper(main: MainFile) -> bytes:
+    """The content of ``DUMP_WRAPPER`` for ``main`` (a plain name, see ``dump_argv``)."""
+    return (
+        b"\\catcode`\\@=11 \\let\\MYLATEX@fontpreloading\\relax \\catcode`\\@=12 "
+        + f"\\input ./{main.name}\n".encode()
+    )
 
 
 def bibtex_argv(main: MainFile) -> list[str]:
@@ -153,7 +235,7 @@ _SYSTEM_TEXMF = "{$TEXMFSYSCONFIG,!!$TEXMFSYSVAR,!!$TEXMFDEBIAN,!!$TEXMFDIST}"
 job's writable TEXMFHOME/TEXMFVAR/TEXMFCONFIG."""
 
 
-def tex_environment(source_date_epoch: int) -> dict[str, str]:
+def tex_environment(source_date_epoch: int, *, with_format: bool = False) -> dict[str, str]:
     """The whole environment of every TeX process: nothing from the service leaks in.
 
     The engine's own files are looked up in the installation only: kpathsea's defaults start
@@ -161,8 +243,10 @@ def tex_environment(source_date_epoch: int) -> dict[str, str]:
     of the engine), ``pdftex.map``, pool or ``texmf.cnf`` would replace the engine's, and a
     project's ``.so`` would be a Lua C module. Paths of what a document legitimately brings
     (TEXINPUTS, BIBINPUTS, fonts, LUAINPUTS) keep ``.`` first. Tectonic finds its files in its
-    bundle and the project (its own lookup, not kpathsea's).
+    bundle and the project (its own lookup, not kpathsea's). ``with_format``: the compiler's
+    own format folder first (``FORMAT_NAME`` is no installed format's name).
     """
+    formats = f"{PROJECT_DIR}/{STATE_DIR}:" if with_format else ""
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": HOME_DIR,
@@ -180,7 +264,7 @@ def tex_environment(source_date_epoch: int) -> dict[str, str]:
         "openout_any": "r",
         "shell_escape": "f",
         "TEXMFCNF": "/etc/texmf/web2c:/usr/share/texlive/texmf-dist/web2c",
-        "TEXFORMATS": _SYSTEM_TEXMF + "/web2c{/$engine,}",
+        "TEXFORMATS": formats + _SYSTEM_TEXMF + "/web2c{/$engine,}",
         "TEXPOOL": _SYSTEM_TEXMF + "/web2c",
         "TEXFONTMAPS": _SYSTEM_TEXMF + "/fonts/map/{$progname,pdftex,dvips,}//",
         "CLUAINPUTS": "$SELFAUTOLOC/lib/{$progname,$engine,}/lua//",

@@ -9,6 +9,7 @@ Timeouts are the caller's business: cancelling ``compile`` kills the sandbox.
 import asyncio
 import dataclasses
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from texpipe_compiler import passes
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.cgroups import LimitHit
 from texpipe_compiler.errors import SandboxError
+from texpipe_compiler.incremental import AuxSeed, inputs_salt, seed_from, usable_project
+from texpipe_compiler.preamble import dump_inputs, dump_line, undumpable_reason
 from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_compiler.sandbox_session import RunResult, SandboxSession
 
@@ -27,8 +30,13 @@ log = structlog.get_logger(__name__)
 
 SIGXFSZ = 25
 SIGXCPU = 24
-_GENERATED_OUTPUTS = (".pdf", ".log", ".xdv", ".synctex.gz")
+_GENERATED_OUTPUTS = (".pdf", ".log", ".xdv", ".synctex.gz", ".fls")
 GZIP_MAGIC = b"\x1f\x8b"
+MAX_FLS_BYTES = 4 * 1024 * 1024
+"""A pass's .fls read for the incremental check (a line per file opened; over it: another
+pass)."""
+MAX_FORMAT_BYTES = 128 * 1024 * 1024
+"""A dumped format (compressed; pdflatex with TikZ ~10 MB, the base format 8 MB)."""
 
 
 class RunStatus(enum.Enum):
@@ -75,6 +83,30 @@ class RunOutcome:
     """The ``.synctex.gz`` of a successful run, if the engine wrote one within the cap."""
     bbl: bytes | None = None
     """The main file's ``.bbl`` of a successful run, if there is one (authors send it to arXiv)."""
+    seeded: bool = False
+    """It started from an earlier compile's auxiliary state."""
+    format_used: bool = False
+    fell_back: bool = False
+    """A start from state or format failed, and this is the compile from scratch after it."""
+    state: AuxSeed | None = None
+    """The auxiliary state to keep for the next compile (passes settled), if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartPoint:
+    """What a compile may start from instead of nothing (``incremental``, ``preamble``)."""
+
+    seed: AuxSeed | None = None
+    fmt: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DumpOutcome:
+    """A preamble dumped twice, under two clocks: the format, what it read, or why not."""
+
+    fmt: bytes | None
+    inputs: dict[str, str]
+    reason: str | None
 
 
 def project_files_for(main: cmd.MainFile, files: Sequence[ProjectFile]) -> list[ProjectFile]:
@@ -116,23 +148,62 @@ class LatexRunner:
         uid: int | None,
         cpu_s: int,
         source_date_epoch: int,
+        start: StartPoint | None = None,
     ) -> RunOutcome:
         """Compile ``main_file`` of ``files`` with ``engine``; ``source_date_epoch`` (seconds)
-        is the date TeX prints for ``\\today`` and writes into the PDF."""
+        is the date TeX prints for ``\\today`` and writes into the PDF.
+
+        ``start``: the auxiliary state and the preamble format to start from. When a compile
+        that started from them does not succeed, it runs again from scratch, in a fresh
+        sandbox: a stale state (a package removed from the preamble leaves .aux lines that
+        now fail) never turns into an outcome a compile from scratch would not have.
+        """
         main = cmd.MainFile(main_file)
+        if start is not None and (engine not in cmd.TEX_ENGINES or not usable_project(files)):
+            start = None
+        outcome = await self._compile_once(files, main, engine, uid, cpu_s, source_date_epoch,
+                                           start)  # fmt: skip
+        if start is None or outcome.status is RunStatus.OK:
+            return outcome
+        log.info("incremental_fallback", status=outcome.status.value,
+                 seeded=outcome.seeded, format_used=outcome.format_used)  # fmt: skip
+        scratch = await self._compile_once(files, main, engine, uid, cpu_s, source_date_epoch,
+                                           None)  # fmt: skip
+        return dataclasses.replace(scratch, fell_back=True)
+
+    async def _compile_once(
+        self,
+        files: Sequence[ProjectFile],
+        main: cmd.MainFile,
+        engine: Engine,
+        uid: int | None,
+        cpu_s: int,
+        source_date_epoch: int,
+        start: StartPoint | None,
+    ) -> RunOutcome:
         to_write = project_files_for(main, files)
-        env = cmd.tex_environment(source_date_epoch)
+        with_format = start is not None and start.fmt is not None
+        env = cmd.tex_environment(source_date_epoch, with_format=with_format)
         if self._fontconfig_file:
             env["FONTCONFIG_FILE"] = self._fontconfig_file
         async with self._launcher.session(uid, cpu_s) as session:
-            job = _Job(session, main, engine, [f.path for f in to_write], env)
+            job = _Job(session, main, engine, [f.path for f in to_write], env,
+                       salt=await asyncio.to_thread(inputs_salt, to_write, main),
+                       seed=start.seed if start is not None else None,
+                       with_format=with_format)  # fmt: skip
+            extra = list(job.seed.files) if job.seed is not None else []
+            if start is not None and start.fmt is not None:
+                extra.append(ProjectFile(cmd.FORMAT_FILE, start.fmt))
             try:
-                outcome = await self._compile_in(job, to_write)
+                outcome = await self._compile_in(job, [*to_write, *extra])
             except SandboxError as exc:
                 # The sandbox started, then broke the protocol or died: what ran inside it
                 # (the document) did that. An outcome, not a reason to redeliver.
                 log.warning("sandbox_aborted", reason=str(exc))
                 outcome = RunOutcome(RunStatus.ABORTED, None, b"", str(exc).encode(), 0)
+            outcome = dataclasses.replace(
+                outcome, seeded=job.seed is not None, format_used=with_format
+            )
             if outcome.status is RunStatus.OK:
                 return outcome
             # A job the kernel stopped at its memory or process limit failed because of it.
@@ -148,10 +219,11 @@ class LatexRunner:
         if job.engine is Engine.LUALATEX and self._luatex_cache:
             # A private copy: a job can poison only its own font cache (NOTES.md).
             await session.copytree(self._luatex_cache, cmd.TEXMF_VAR_DIR)
+        state: AuxSeed | None = None
         if job.engine is Engine.TECTONIC:
             result, count = await self._run(job, cmd.engine_argv(job.engine, job.main)), 1
         else:
-            result, count = await self._passes(job, names)
+            result, count, state = await self._passes(job, names)
         log_read = await session.read(
             names.log, max_bytes=self._limits.max_log_bytes, truncate=True
         )
@@ -169,7 +241,9 @@ class LatexRunner:
         if status is not RunStatus.OK:
             return RunOutcome(status, pdf, log_bytes, result.output, count)
         synctex, bbl = await self._companions(session, names)
-        return RunOutcome(status, pdf, log_bytes, result.output, count, synctex=synctex, bbl=bbl)
+        return RunOutcome(
+            status, pdf, log_bytes, result.output, count, synctex=synctex, bbl=bbl, state=state
+        )
 
     async def _companions(
         self, session: SandboxSession, names: cmd.OutputNames
@@ -214,18 +288,23 @@ class LatexRunner:
                 budget -= len(read.data)
         return passes.AuxFiles(found, frozenset(listed), complete)
 
-    async def _passes(self, job: "_Job", names: cmd.OutputNames) -> tuple[RunResult, int]:
+    async def _passes(
+        self, job: "_Job", names: cmd.OutputNames
+    ) -> tuple[RunResult, int, AuxSeed | None]:
+        """Passes until the auxiliary files settle (or the bound); the state to keep when
+        they did."""
         session = job.sandbox
         # Hashing and matching what a document wrote runs in a thread: never on the loop.
         before = await asyncio.to_thread(passes.aux_state, await self._aux_files(session))
-        bib_done: str | None = None
-        tools_done: dict[str, str] = {}
+        bib_done = job.seed.bib_done if job.seed is not None else None
+        tools_done = dict(job.seed.tools_done) if job.seed is not None else {}
+        argv = cmd.engine_argv(job.engine, job.main, with_format=job.with_format)
         count = 0
         while True:
             count += 1
-            result = await self._run(job, cmd.engine_argv(job.engine, job.main))
+            result = await self._run(job, argv)
             if result.exit_code != 0 or count >= self._limits.max_passes:
-                return result, count
+                return result, count, None
             aux = await self._aux_files(session)
             ran = False
             due = await self._due_bibliography(job, aux, names, bib_done)
@@ -234,8 +313,9 @@ class LatexRunner:
                 tool_argv = cmd.biber_argv if due.tool == "biber" else cmd.bibtex_argv
                 await self._run(job, tool_argv(job.main))
             tools = await asyncio.to_thread(
-                passes.index_runs, aux, job.main, project_paths=job.paths, done=tools_done
-            )
+                passes.index_runs, aux, job.main, project_paths=job.paths, done=tools_done,
+                salt=job.salt,
+            )  # fmt: skip
             for tool in tools:
                 tools_done[tool.key], ran = tool.signature, True
                 await self._run(job, tool.argv)
@@ -244,9 +324,26 @@ class LatexRunner:
             after = await asyncio.to_thread(passes.aux_state, aux)
             log = await session.read(names.log, max_bytes=self._limits.max_log_bytes, truncate=True)
             rerun = await asyncio.to_thread(passes.rerun_requested, log.data)
+            if count == 1 and job.seed is not None and not rerun:
+                rerun = await self._read_back_uncovered(job, aux)
             if after.settled_since(before) and not rerun:
-                return result, count
+                seed = await asyncio.to_thread(seed_from, aux, job.paths, bib_done, tools_done)
+                return result, count, seed
             before = after
+
+    async def _read_back_uncovered(self, job: "_Job", aux: passes.AuxFiles) -> bool:
+        """Whether the first pass of a seeded compile read a file an earlier compile wrote
+        that the auxiliary comparison does not cover (then it cannot be the last pass)."""
+        fls_path = job.main.in_project(f"{job.main.job_name}.fls")
+        fls = await job.sandbox.read(fls_path, max_bytes=MAX_FLS_BYTES)
+        if fls.status != "ok":
+            return True
+        uncovered = await asyncio.to_thread(
+            passes.read_back_uncovered, fls.data, job.main, job.paths, aux.listed
+        )
+        if uncovered:
+            log.info("incremental_uncovered_reads", files=uncovered[:5])
+        return bool(uncovered)
 
     async def _due_bibliography(
         self,
@@ -258,24 +355,86 @@ class LatexRunner:
         """The bibliography run that is due, if one is."""
         bcf = await job.sandbox.read(names.bcf, max_bytes=self._limits.max_aux_bytes)
         return await asyncio.to_thread(
-            passes.bibliography_due,
-            aux,
-            bcf.data if bcf.status == "ok" else None,
-            main=job.main,
-            project_paths=job.paths,
-            done=done,
+            functools.partial(
+                passes.bibliography_due,
+                aux,
+                bcf.data if bcf.status == "ok" else None,
+                main=job.main,
+                project_paths=job.paths,
+                done=done,
+                salt=job.salt,
+            )
         )
+
+    async def dump_format(
+        self,
+        files: Sequence[ProjectFile],
+        main_file: str,
+        engine: Engine,
+        *,
+        uid: int | None,
+        cpu_s: int,
+        end_line: int,
+    ) -> DumpOutcome:
+        """Dump the preamble of ``main_file`` twice, under two clocks, in one fresh sandbox.
+
+        The format is kept only when both dumps succeeded, stopped at ``end_line`` of the main
+        file (where a compile loading the format starts reading it), are byte-identical (a
+        preamble that captured the date, ``\\edef\\x{\\the\\year}``, gives two different
+        ones) and read nothing but project and installation files.
+        """
+        main = cmd.MainFile(main_file)
+        to_write = project_files_for(main, files)
+        env = cmd.tex_environment(cmd.DUMP_EPOCH)
+        if self._fontconfig_file:
+            env["FONTCONFIG_FILE"] = self._fontconfig_file
+        stem = f"{cmd.DUMP_DIR}/{main.job_name}"
+        async with self._launcher.session(uid, cpu_s) as session:
+            job = _Job(session, main, engine, [f.path for f in to_write], env)
+            own = [
+                ProjectFile(cmd.DUMP_WRAPPER, cmd.dump_wrapper(main)),
+                ProjectFile(f"{cmd.DUMP_DIR}/.keep", b""),
+            ]
+            await session.put([*to_write, *own])
+            dumps: list[bytes] = []
+            for clock in cmd.DUMP_CLOCKS:
+                result = await self._run(job, cmd.dump_argv(engine, main, clock))
+                log_read = await session.read(f"{stem}.log", max_bytes=self._limits.max_log_bytes,
+                                              truncate=True)  # fmt: skip
+                if result.exit_code != 0:
+                    return DumpOutcome(None, {}, undumpable_reason(log_read.data))
+                if dump_line(log_read.data) != end_line:
+                    return DumpOutcome(None, {}, "preamble_end")
+                fmt = await session.read(f"{stem}.fmt", max_bytes=MAX_FORMAT_BYTES)
+                if fmt.status != "ok" or not fmt.data:
+                    return DumpOutcome(None, {}, "no_format")
+                dumps.append(fmt.data)
+            # gzip'd by TeX without a time stamp: equal images give equal files.
+            if dumps[0] != dumps[1]:
+                return DumpOutcome(None, {}, "clock")
+            fls = await session.read(f"{stem}.fls", max_bytes=MAX_FLS_BYTES)
+            if fls.status != "ok":
+                return DumpOutcome(None, {}, "no_recording")
+            inputs = await asyncio.to_thread(dump_inputs, fls.data, main, to_write)
+            if inputs.outside is not None:
+                log.info("preamble_reads_outside", path=inputs.outside[:200])
+                return DumpOutcome(None, {}, "reads_outside")
+            return DumpOutcome(dumps[0], inputs.project, None)
 
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """One compile inside its sandbox: the main file, engine, project paths, environment."""
+    """One compile inside its sandbox: the main file, engine, project paths, environment,
+    and what it starts from."""
 
     sandbox: SandboxSession
     main: cmd.MainFile
     engine: Engine
     paths: list[str]
     env: dict[str, str]
+    salt: str = ""
+    seed: AuxSeed | None = None
+    with_format: bool = False
 
 
 def _status_of(result: RunResult) -> RunStatus:

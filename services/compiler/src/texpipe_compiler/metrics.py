@@ -23,3 +23,27 @@ COMPILES_CANCELLED = Counter(
     "texpipe_compiles_cancelled_total",
     "Compiles stopped because their job was cancelled (compile.cancel_requested.v1).",
 )
+PASSES = Histogram(
+    "texpipe_compile_passes",
+    "TeX passes of a successful compile, by engine and whether it started from the "
+    "document's auxiliary state (seeded).",
+    ["engine", "seeded"],
+    buckets=(1, 2, 3, 4, 5, 6, 8, 10, 20),
+)
+AUX_STATES = Counter(
+    "texpipe_compile_aux_states_total",
+    "Compiles by whether they started from the auxiliary state of an earlier compile of the "
+    "same document (result seeded/not_seeded; reason found, none, rejected, engine, project).",
+    ["result", "reason"],
+)
+FALLBACKS = Counter(
+    "texpipe_compile_incremental_fallbacks_total",
+    "Compiles that started from a state or format, did not succeed, and ran again from scratch.",
+    ["engine"],
+)
+FORMATS = Counter(
+    "texpipe_compile_preamble_formats_total",
+    "Preamble formats: hit, miss (first_sight, second_sight, inputs_changed, format_missing), "
+    "dumped, undumpable (engine, no_preamble, native_fonts, clock, reads_outside, ...).",
+    ["result", "reason"],
+)

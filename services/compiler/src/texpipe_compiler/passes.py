@@ -170,13 +170,21 @@ def bibliography_due(
     main: cmd.MainFile,
     project_paths: Sequence[str],
     done: str | None,
+    salt: str = "",
 ) -> BibliographyRun | None:
-    """The bibliography run due after a pass, if any; ``done`` is the last run's signature."""
+    """The bibliography run due after a pass, if any; ``done`` is the last run's signature.
+
+    ``salt`` goes into every signature: a digest of the files a run may read besides the
+    .aux/.bcf (``incremental.inputs_salt``), so that a signature kept from an earlier
+    revision matches only when those files are the same too."""
     main_aux = cmd.output_names(main).aux
     biber = biber_signature(bcf)
     if biber is not None:
+        biber = _digest(biber, salt)
         return None if biber == done else BibliographyRun("biber", biber)
     bibtex = bibtex_signature(aux.data)
+    if bibtex is not None:
+        bibtex = _digest(bibtex, salt)
     if bibtex is None or bibtex == done:
         return None
     has_bbl = f"{main_aux.removesuffix('.aux')}.bbl" in aux.listed
@@ -298,9 +306,11 @@ def index_runs(
     *,
     project_paths: Sequence[str],
     done: Mapping[str, str],
+    salt: str = "",
 ) -> list[ToolRun]:
     """The index, glossary and nomenclature runs due after a pass (inputs beside the main
-    file that changed since their last run, ``done``: key -> signature)."""
+    file that changed since their last run, ``done``: key -> signature; ``salt`` as for
+    ``bibliography_due``)."""
     runs: list[ToolRun] = []
     main_aux = aux.data.get(main.in_project(f"{main.job_name}.aux"), b"")
     glossaries = _glossary_runs(main, aux, main_aux)
@@ -322,7 +332,41 @@ def index_runs(
         else:
             continue
         runs.append(ToolRun(path, _digest(data, *argv), argv))
+    runs = [ToolRun(r.key, _digest(r.signature, salt), r.argv) for r in runs]
     return [run for run in runs if done.get(run.key) != run.signature]
+
+
+def read_back_uncovered(
+    fls: bytes, main: cmd.MainFile, project_paths: Iterable[str], listed: Iterable[str]
+) -> list[str]:
+    """Files a pass read (its ``-recorder`` .fls) that an earlier pass or tool wrote and that
+    the comparison of auxiliary files does not cover: neither project files, nor listed
+    (``AuxFiles.listed``), nor the installation's (absolute paths outside the project).
+
+    A pass that read such a file (a list of listings, a theorem list) may have read a stale
+    one: it cannot be the last pass of an incremental compile.
+    """
+    known = set(project_paths) | set(listed)
+    own = cmd.STATE_DIR + "/"  # the compiler's format
+    uncovered: set[str] = set()
+    for piece in _pieces(fls):
+        for line in bytes(piece).splitlines():
+            if not line.startswith(b"INPUT "):
+                continue
+            name = line[6:].decode("utf-8", "replace")
+            path = _in_project(main, name)
+            if path is not None and path not in known and not path.startswith(own):
+                uncovered.add(path)
+    return sorted(uncovered)
+
+
+def _in_project(main: cmd.MainFile, name: str) -> str | None:
+    """The project path of a name TeX opened in the main file's folder; None outside it."""
+    if name.startswith("/"):
+        prefix = cmd.PROJECT_DIR + "/"
+        return posixpath.normpath(name[len(prefix) :]) if name.startswith(prefix) else None
+    path = posixpath.normpath(project_relative(main, name))
+    return None if path.startswith("../") or path == ".." else path
 
 
 def project_relative(main: cmd.MainFile, name: str) -> str:

@@ -125,6 +125,7 @@ class CompileManager:
             return self._result(request, started, info.version, Outcome.REJECTED, error=error)
         timeout_s = min(request.timeout_ms, self._policy.max_timeout_ms) / 1000
         log.info("compile_started", engine=request.engine.value, uid=uid, timeout_s=timeout_s)
+        metrics.COMPILES_STARTED.labels(engine=request.engine.value).inc()
         try:
             async with asyncio.timeout(timeout_s) as deadline:
                 run = await self._runner.compile(

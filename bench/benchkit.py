@@ -179,18 +179,18 @@ def latexmk_fresh_copy(project: Path) -> Run:
         return latexmk(work)
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A plain-text table: the first column left-aligned, the others right-aligned; floats
-    with one decimal."""
+def table(header: Sequence[str], rows: Iterable[Sequence[object]], *, left: int = 1) -> str:
+    """A plain-text table: the first ``left`` columns left-aligned, the others right-aligned;
+    floats with one decimal."""
     cells = [list(header)] + [
         [f"{c:.1f}" if isinstance(c, float) else str(c) for c in row] for row in rows
     ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = [
         "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
+            c.ljust(w) if i < left else c.rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
+        ).rstrip()
         for row in cells
     ]
     return "\n".join(lines)

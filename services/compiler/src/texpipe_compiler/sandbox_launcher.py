@@ -115,9 +115,11 @@ class SandboxLauncher:
             yield session
         finally:
             os.close(info_read)
-            if child_pid is not None:
-                metrics.SANDBOX_CPU.inc(tree_cpu_seconds(child_pid))
-            await _kill(process, child_pid)
+            try:
+                if child_pid is not None and process.returncode is None:  # pid 1 still ours
+                    metrics.SANDBOX_CPU.inc(tree_cpu_seconds(child_pid))
+            finally:
+                await _kill(process, child_pid)
             for transport in pipes:
                 transport.close()
             drain.cancel()

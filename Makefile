@@ -16,6 +16,19 @@ export UV_PYTHON_DOWNLOADS := never
 # The TeX installation is one list, shared with the compiler's image (services/compiler/texlive/).
 TEXLIVE_PACKAGES := $(shell grep -v '^\#' services/compiler/texlive/debian-packages.txt)
 APT_PACKAGES := $(TEXLIVE_PACKAGES) bubblewrap libseccomp2 poppler-utils python3
+# What only the tests need (the browser test's chromium): tests/debian-packages.txt.
+TEST_APT_PACKAGES := $(shell grep -v '^\#' tests/debian-packages.txt)
+
+# apt-get install the packages of $(1) that are not installed yet (root or sudo).
+define apt_install
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
 
 .PHONY: help
 help: ## list the targets
@@ -23,13 +36,11 @@ help: ## list the targets
 
 .PHONY: system-deps
 system-deps: ## Debian packages: the full TeX Live without docs, bubblewrap (only when missing)
-	@missing=""; for p in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	$(call apt_install,$(APT_PACKAGES))
+
+.PHONY: test-deps
+test-deps: ## Debian packages only the tests need: chromium for the browser test (only when missing)
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 $(UV):
 	python$(PYTHON_VERSION) -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -62,7 +73,7 @@ typecheck: venv ## mypy --strict over every package
 	$(VENV)/bin/mypy $(SRC)
 
 .PHONY: test
-test: system-deps venv tectonic font-cache ## set up what is missing, then run the whole suite against real servers
+test: system-deps test-deps venv tectonic font-cache ## set up what is missing, then run the whole suite against real servers
 	$(VENV)/bin/pytest -q
 
 CHAOS_SCALE ?= 5

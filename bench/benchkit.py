@@ -18,10 +18,8 @@ from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
+from texpipe_contracts.jobs import FINAL_STATES
 
-FINAL = frozenset({"applied", "stale", "superseded", "failed", "timed_out", "rejected", "dead"})
-"""Job states a job does not leave by itself (the api's, plus ``dead`` and issue 13's
-``superseded``, which today's api never reports)."""
 LATEXMK = ["latexmk", "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "main.tex"]
 """Raw latexmk as the benchmarks run it: pdflatex, no rc files, stop at the first error."""
 STACK_ENV_FILE = Path(".texpipe/env")
@@ -99,7 +97,7 @@ async def until_final(http: aiohttp.ClientSession, job_id: str) -> dict[str, Any
     while True:
         async with http.get(f"/v1/jobs/{job_id}", params={"wait": "60"}) as response:
             job: dict[str, Any] = await response.json()
-        if job["state"] in FINAL:
+        if job["state"] in FINAL_STATES:
             return job
 
 

@@ -26,6 +26,7 @@ from benchkit import (
     until_final,
     write_results,
 )
+from texpipe_contracts.jobs import JobState
 
 
 def raw_latexmk(project: Path) -> float:
@@ -65,7 +66,7 @@ async def bench_document(http: aiohttp.ClientSession, project: Path, runs: int) 
         ) as response:
             revision = (await response.json())["revision"]
         e2e_s, state = await compile_and_wait(http, doc["id"])
-        assert state == "applied", state
+        assert state == JobState.APPLIED, state
         again_s, _ = await compile_and_wait(http, doc["id"])
         if round_no:
             raw.append(raw_s)

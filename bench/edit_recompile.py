@@ -53,6 +53,7 @@ from benchkit import (
     write_files,
     write_results,
 )
+from texpipe_contracts.jobs import JobState
 
 HERE = Path(__file__).resolve().parent
 METHODS = ("texpipe", "fresh", "warm")
@@ -114,7 +115,7 @@ def documents(corpus: Path) -> dict[str, Document]:
 
 def require_applied(job: Mapping[str, Any], what: str) -> None:
     """Stop the benchmark when ``job`` did not end ``applied`` (its timings would mislead)."""
-    if job["state"] != "applied":
+    if job["state"] != JobState.APPLIED:
         error = job.get("error") or {}
         hint = (
             " (a loaded machine? see LATEX_COMPILE_TIMEOUT_MS)"

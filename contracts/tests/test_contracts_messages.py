@@ -6,12 +6,15 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.topology import build_topology
 from texpipe_contracts.v1 import (
     MAX_DIAGNOSTICS,
+    CompileCancelRequested,
     CompileCompleted,
     CompileRequested,
     Engine,
     Outcome,
+    PdfApplied,
     Severity,
 )
 
@@ -157,3 +160,30 @@ def test_diagnostics_are_bounded_and_a_later_field_in_one_is_ignored() -> None:
         CompileCompleted.model_validate(
             completed(diagnostics={"items": [{"severity": "info", "message": "m"}]})
         )
+
+
+def test_pdf_applied_and_cancel_requested_round_trip_and_refuse_other_versions() -> None:
+    ids = {"job_id": str(uuid4()), "document_id": str(uuid4())}
+    applied = PdfApplied.model_validate(
+        {
+            **ids,
+            "tenant_id": str(uuid4()),
+            "revision": 2,
+            "pdf": {"key": "outputs/k/output.pdf", "sha256": "b" * 64, "size": 10, "pages": 1},
+            "applied_at": "2026-11-29T10:00:00Z",
+            "new_optional_field": "ignored",
+        }
+    )
+    assert PdfApplied.model_validate_json(applied.model_dump_json()) == applied
+    assert applied.schema_name == "document.pdf_applied"
+    cancel = CompileCancelRequested.model_validate({**ids, "revision": 2})
+    assert cancel.correlation_id == ids["job_id"]
+    with pytest.raises(ValidationError):
+        CompileCancelRequested.model_validate({**ids, "revision": 2, "schema_version": 2})
+    with pytest.raises(ValidationError):
+        PdfApplied.model_validate({**ids, "revision": 2})  # no PDF: not an applied PDF
+
+
+def test_every_compiler_process_has_its_own_cancel_queue() -> None:
+    assert build_topology().cancel_queue_name("abc") == "latex.compile.cancel.abc"
+    assert build_topology("t1").cancel_queue_name("abc") == "t1.latex.compile.cancel.abc"

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from texpipe_contracts.jobs import FINAL_STATES, JobState
 from texpipe_testing.seaweed import start_weed, stop_weed
 from texpipe_testing.servers import free_port
 
@@ -60,7 +61,6 @@ COMPILER_FLAGS = (
 )
 HEALTH_TIMEOUT_S = 120.0
 COMPILE_TIMEOUT_S = 180.0
-FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
 HELLO = "\\documentclass{article}\\begin{document}Hello from the images.\\end{document}\n"
 PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
 
@@ -149,15 +149,15 @@ def compile_through(api: str, token: str, failures: list[str]) -> dict[str, obje
     started = time.monotonic()
     with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
         created = json.loads(answer.read())
-    job: dict[str, object] = {"state": "queued"}
-    while job["state"] not in FINAL and time.monotonic() - started < COMPILE_TIMEOUT_S:
+    job: dict[str, object] = {"state": JobState.QUEUED}
+    while job["state"] not in FINAL_STATES and time.monotonic() - started < COMPILE_TIMEOUT_S:
         url = f"{api}/v1/jobs/{created['job_id']}?wait=20"
         poll = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback
         with urllib.request.urlopen(poll, timeout=30) as answer:  # noqa: S310 - loopback
             job = json.loads(answer.read())
     result = {"state": job["state"], "engine": job.get("engine"), "seconds": round(
         time.monotonic() - started, 2), "error": job.get("error")}  # fmt: skip
-    if job["state"] != "applied":
+    if job["state"] != JobState.APPLIED:
         failures.append(f"the test document ended {job['state']}: {job.get('error')}")
     return result
 

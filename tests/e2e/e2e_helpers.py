@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 from pypdf import PdfReader
+from texpipe_contracts.jobs import FINAL_STATES
 from texpipe_testing.processes import ServiceProcess
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -17,8 +18,6 @@ CORPUS_REAL = CORPUS.with_name("corpus-real")
 # Long enough for the real projects (CJK fonts, biber) on a loaded two-core machine; the
 # corpus' endless document holds one compile slot this long.
 COMPILE_TIMEOUT_MS = 20000
-
-FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
 
 
 def project_files(folder: Path) -> dict[str, Any]:
@@ -83,7 +82,7 @@ async def wait_final(
         async with http.get(f"/v1/jobs/{job_id}", params={"wait": "20"}) as response:
             job: dict[str, Any] = await response.json()
             assert response.status == 200, job
-        if job["state"] in FINAL:
+        if job["state"] in FINAL_STATES:
             return job
         assert asyncio.get_running_loop().time() < deadline, f"job {job_id} still {job['state']}"
 

@@ -20,8 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-from e2e_helpers import FINAL, Pipeline, document, log_events
+from e2e_helpers import Pipeline, document, log_events
 from faststream.rabbit import RabbitBroker
+from texpipe_contracts.jobs import FINAL_STATES
 from texpipe_contracts.topology import build_topology
 from texpipe_servicekit.rabbit import declare_topology
 from texpipe_testing.plugin import admin_postgres_url, delete_topology, fresh_database
@@ -84,7 +85,7 @@ async def final_states(
                 while True:
                     async with http.get(f"/v1/jobs/{job_id}", params={"wait": "20"}) as response:
                         job: dict[str, Any] = await response.json()
-                    if response.status == 200 and job["state"] in FINAL:
+                    if response.status == 200 and job["state"] in FINAL_STATES:
                         return str(job["state"])
         except TimeoutError:
             return "lost"

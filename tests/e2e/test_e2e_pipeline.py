@@ -8,7 +8,6 @@ import aiohttp
 import pytest
 from e2e_helpers import (
     COMPILE_TIMEOUT_MS,
-    FINAL,
     Pipeline,
     create,
     document,
@@ -20,6 +19,7 @@ from e2e_helpers import (
     wait_final,
     wait_for_event,
 )
+from texpipe_contracts.jobs import FINAL_STATES
 
 
 async def test_the_corpus_gives_its_expected_outcomes(
@@ -93,7 +93,7 @@ async def until_some_final(http: aiohttp.ClientSession, job_ids: list[str]) -> N
         while True:
             for job_id in job_ids:
                 async with http.get(f"/v1/jobs/{job_id}") as response:
-                    if (await response.json())["state"] in FINAL:
+                    if (await response.json())["state"] in FINAL_STATES:
                         return
             await asyncio.sleep(0.05)
 

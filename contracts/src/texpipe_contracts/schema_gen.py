@@ -1,7 +1,8 @@
 """Generate the committed JSON Schemas and the AsyncAPI document from the models.
 
 ``python -m texpipe_contracts.schema_gen [--check] DIR`` writes (or, with ``--check``,
-compares) ``DIR/schemas/*.json`` and ``DIR/asyncapi.json``.
+compares) ``DIR/schemas/*.json`` and ``DIR/asyncapi.json``. Besides one schema per message,
+``schemas/job.state.json`` is the enum of job states (what the api's job answers carry).
 """
 
 import argparse
@@ -10,10 +11,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from texpipe_contracts import topology
-from texpipe_contracts.v1 import CompileCompleted, CompileRequested
+from texpipe_contracts.jobs import JobState
+from texpipe_contracts.v1 import (
+    CompileCancelRequested,
+    CompileCompleted,
+    CompileRequested,
+    PdfApplied,
+)
 
 MESSAGES: dict[str, tuple[type[BaseModel], str, str]] = {
     "latex.compile.requested.v1": (
@@ -25,6 +32,18 @@ MESSAGES: dict[str, tuple[type[BaseModel], str, str]] = {
         CompileCompleted,
         topology.COMPILE_COMPLETED_V1,
         "A compiler reports how a compile ended; the applier delivers it to the api.",
+    ),
+    "latex.compile.cancel_requested.v1": (
+        CompileCancelRequested,
+        topology.COMPILE_CANCEL_REQUESTED_V1,
+        "The api cancelled a job: every compiler kills its compile, or skips its request later"
+        " (each compiler process binds an exclusive, auto-delete queue of its own).",
+    ),
+    "document.pdf_applied.v1": (
+        PdfApplied,
+        topology.PDF_APPLIED_V1,
+        "A document's PDF changed: once per applied PDF, from the api's outbox. For the"
+        " platform's services, each binding a queue of its own; repeats share a message_id.",
     ),
 }
 
@@ -79,7 +98,8 @@ def asyncapi_document() -> dict[str, Any]:
         "info": {
             "title": "texpipe messages",
             "version": "1.0.0",
-            "description": "Compile requests and results on the 'latex' topic exchange.",
+            "description": "Compile requests, results, cancels and applied PDFs on the 'latex'"
+            " topic exchange.",
         },
         "defaultContentType": "application/json",
         "channels": channels,
@@ -94,6 +114,8 @@ def rendered_files() -> dict[str, str]:
         f"schemas/{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n"
         for name, schema in json_schemas().items()
     }
+    job_state = TypeAdapter(JobState).json_schema()
+    files["schemas/job.state.json"] = json.dumps(job_state, indent=2, sort_keys=True) + "\n"
     files["asyncapi.json"] = json.dumps(asyncapi_document(), indent=2, sort_keys=True) + "\n"
     return files
 

@@ -12,6 +12,11 @@ Shape::
     latex.apply.retry.N (per-message TTL) --expired--> default exchange --> latex.apply
     exchange latex.dlx (direct) --latex.compile--> latex.compile.dlq, latex.dead-jobs
     exchange latex.dlx (direct) --latex.apply-->   latex.apply.dlq,   latex.dead-jobs
+
+Events for whoever listens (queues declared by their consumers, not here)::
+
+    exchange latex (topic) --compile.cancel_requested.v1--> each compiler's own queue
+    exchange latex (topic) --document.pdf_applied.v1-->     the platform services' queues
 """
 
 from dataclasses import dataclass, field
@@ -19,6 +24,12 @@ from typing import Literal
 
 COMPILE_REQUESTED_V1 = "compile.requested.v1"
 COMPILE_COMPLETED_V1 = "compile.completed.v1"
+COMPILE_CANCEL_REQUESTED_V1 = "compile.cancel_requested.v1"
+"""Every compiler process binds a queue of its own (exclusive, auto-delete) to this key: a
+broadcast, not a work queue, so texpipe's declared topology has no queue for it."""
+PDF_APPLIED_V1 = "document.pdf_applied.v1"
+"""For the platform's other services: each binds a queue of its own (texpipe declares none;
+see docs/events.md). Published without ``mandatory``: with no queue bound it is dropped."""
 
 COMPILE_DELIVERY_LIMIT = 50
 """A backstop only. RabbitMQ 3.10 counts every return of a delivery (a lost connection as much
@@ -103,6 +114,11 @@ class Topology:
             self.apply_queue,
             *self.retry_queues,
         )
+
+    def cancel_queue_name(self, instance: str) -> str:
+        """The exclusive queue on which the compiler process ``instance`` hears cancels."""
+        prefix = f"{self.namespace}." if self.namespace else ""
+        return f"{prefix}latex.compile.cancel.{instance}"
 
     @property
     def dead_letter_queues(self) -> tuple[QueueSpec, ...]:

@@ -22,7 +22,8 @@ exit codes:
   0  success (for status: applied, or not finished yet)
   1  the LaTeX did not compile: failed, timed_out or rejected
   2  usage error: bad arguments or local files, or the api refused the request (4xx)
-  3  service trouble: api unreachable, 5xx, job dead or stale, wait timed out
+  3  service trouble: api unreachable, 5xx, job dead or cancelled, wait timed out
+  4  a newer revision of the document took over: job stale or superseded
 """
 
 
@@ -101,6 +102,24 @@ def build_parser() -> argparse.ArgumentParser:
     open_.add_argument(
         "document", metavar="DOC", help="a document id, or a file or folder compiled before"
     )
+
+    watch = sub.add_parser(
+        "watch",
+        help="print a document's events as they happen",
+        description="Print the document's events (new revisions, each job's states: queued, "
+        "applied, failed with its first error, stale, cancelled, ...), one line each, from "
+        "the first one the api keeps, then live until interrupted. A dropped connection is "
+        "resumed after the last event printed, so none is lost or printed twice.",
+    )
+    watch.add_argument(
+        "document", metavar="DOC", help="a document id, or a file or folder compiled before"
+    )
+    watch.add_argument(
+        "--after", type=int, metavar="ID", help="start after this event id (the [ID] printed)"
+    )
+
+    cancel = sub.add_parser("cancel", help="cancel a queued or compiling job")
+    cancel.add_argument("job", metavar="JOB", help="a job id, or a file or folder compiled before")
     return parser
 
 
@@ -134,6 +153,10 @@ async def _run(args: argparse.Namespace, console: commands.Console) -> Exit:
         )
     if args.command == "log":
         return await commands.log_command(config, args.job, console)
+    if args.command == "watch":
+        return await commands.watch_command(config, args.document, console, after=args.after)
+    if args.command == "cancel":
+        return await commands.cancel_command(config, args.job, console)
     return await commands.open_command(config, args.document, console)
 
 

@@ -14,11 +14,21 @@ import aiohttp
 from texpipe_cli import __version__
 from texpipe_cli.config import ApiConfig
 from texpipe_cli.errors import ApiProblemError, ServiceError
-from texpipe_cli.models import Created, Job, parse_created, parse_job, parse_job_id
+from texpipe_cli.models import (
+    Created,
+    DocumentEvent,
+    Job,
+    parse_created,
+    parse_event,
+    parse_job,
+    parse_job_id,
+)
+from texpipe_cli.sse import SseParser
 
 CONNECT_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_S = 120.0  # an upload of a large project, a PDF download
 POLL_SLACK_S = 15.0  # a long-poll may take its wait plus this before we call it lost
+STREAM_IDLE_S = 60.0  # the api sends a heartbeat every 15 s: this much silence is a lost stream
 
 
 class ApiClient:
@@ -122,6 +132,40 @@ class ApiClient:
             "GET", f"/v1/jobs/{job_id}", params=params, timeout_s=wait_s + POLL_SLACK_S
         )
         return parse_job(raw)
+
+    async def cancel_job(self, job_id: str) -> Job:
+        """POST /v1/jobs/{id}/cancel"""
+        return parse_job(await self._json("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    async def document_events(
+        self, document_id: str, *, last_event_id: int | None
+    ) -> AsyncIterator[DocumentEvent]:
+        """GET /v1/documents/{id}/events: the events after ``last_event_id``, as they come."""
+        assert self._session is not None, "use ApiClient as an async context manager"
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        path = f"/v1/documents/{document_id}/events"
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=CONNECT_TIMEOUT_S, sock_read=STREAM_IDLE_S
+        )
+        parser = SseParser()
+        try:
+            async with self._session.get(
+                f"{self.url}{path}", headers=headers, timeout=timeout
+            ) as response:
+                if response.status >= 400:
+                    raise await _problem(response)
+                async for raw in response.content:
+                    sse = parser.feed(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                    if sse is not None:
+                        yield parse_event(sse.id, sse.event, sse.data)
+        except aiohttp.ClientConnectionError as exc:
+            raise ServiceError(f"the event stream from {self.url} broke: {exc}") from exc
+        except TimeoutError as exc:
+            raise ServiceError(f"the event stream from {self.url} went silent") from exc
+        except aiohttp.ClientError as exc:
+            raise ServiceError(f"HTTP error talking to {self.url}: {exc}") from exc
 
     async def job_log(self, job_id: str) -> bytes:
         """GET /v1/jobs/{id}/log"""

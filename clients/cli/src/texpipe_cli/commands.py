@@ -1,4 +1,4 @@
-"""The four commands: compile, status, log, open. Each returns the process exit code."""
+"""The commands: compile, status, log, open, watch, cancel. Each returns the exit code."""
 
 import asyncio
 import uuid
@@ -6,15 +6,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from texpipe_contracts.jobs import JobState
+
 from texpipe_cli import files
 from texpipe_cli.client import ApiClient
 from texpipe_cli.config import ApiConfig
 from texpipe_cli.errors import ApiProblemError, Exit, ServiceError, UsageError
 from texpipe_cli.models import Created, Job
-from texpipe_cli.outcome import describe_job, diagnostic_lines, exit_for_state, sanitize
+from texpipe_cli.outcome import (
+    describe_job,
+    diagnostic_lines,
+    event_line,
+    exit_for_state,
+    sanitize,
+)
 from texpipe_cli.progress import Progress
 from texpipe_cli.state import DocumentState, read_state, write_bytes_atomically, write_state
 from texpipe_cli.waiting import wait_for_final
+from texpipe_cli.watching import watch_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +115,7 @@ async def compile_command(config: ApiConfig, opts: CompileOptions, console: Cons
         if not (opts.wait or opts.output):
             console.result(created.job_id)
             return Exit.OK
-        job = await _wait(api, created.job_id, console, opts.timeout_s, "queued")
+        job = await _wait(api, created.job_id, console, opts.timeout_s, JobState.QUEUED)
         code = exit_for_state(job.state)
         if code is not Exit.OK:
             for line in describe_job(job) + diagnostic_lines(job):
@@ -199,4 +208,35 @@ async def open_command(config: ApiConfig, target: str, console: Console) -> Exit
     document_id = resolve_document_id(target, config.url)
     async with ApiClient(config) as api:
         console.result(await api.pdf_location(document_id))
+    return Exit.OK
+
+
+async def watch_command(
+    config: ApiConfig, target: str, console: Console, *, after: int | None
+) -> Exit:
+    """Print the document's events, one line each, as they happen (until interrupted)."""
+    document_id = resolve_document_id(target, config.url)
+    async with ApiClient(config) as api:
+        await watch_events(
+            api,
+            document_id,
+            lambda event: console.result(event_line(event)),
+            console.info,
+            after=after,
+        )
+    return Exit.OK
+
+
+async def cancel_command(config: ApiConfig, target: str, console: Console) -> Exit:
+    """Cancel a queued or compiling job (exit 2 when it is already final)."""
+    job_id = resolve_job_id(target, config.url)
+    async with ApiClient(config) as api:
+        try:
+            job = await api.cancel_job(job_id)
+        except ApiProblemError as exc:
+            if exc.status == 409:
+                state = sanitize(str(exc.extra.get("job_state", "final")))
+                raise UsageError(f"job {job_id} is already {state}: nothing to cancel") from exc
+            raise
+    console.result(describe_job(job)[0])
     return Exit.OK

@@ -2,7 +2,8 @@
 
 Exit codes are the CLI's contract with scripts (documented in ``--help`` and the README):
 0 success, 1 the LaTeX did not compile, 2 a usage error or a request the api refused (4xx),
-3 service trouble (the api unreachable, 5xx, a job dead or stale, an answer we cannot read).
+3 service trouble (the api unreachable, 5xx, a job dead, an answer we cannot read), 4 a newer
+revision of the document took over (the job ended stale or superseded).
 """
 
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ class Exit(IntEnum):
     LATEX_FAILURE = 1
     USAGE = 2
     SERVICE = 3
+    SUPERSEDED = 4  # a newer revision took over: its job makes the PDF
     INTERRUPTED = 130  # the shell's convention for Ctrl-C
 
 

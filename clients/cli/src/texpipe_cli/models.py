@@ -1,16 +1,19 @@
 """The api's answers the CLI reads, parsed from plain JSON and checked on the way in.
 
 The CLI does not import the api's schemas (it talks HTTP only); it reads the few fields it
-needs and ignores the rest, so the api may add fields freely.
+needs and ignores the rest, so the api may add fields freely. A job's state stays a string: a
+state this CLI does not know (from a newer api) is shown as it is, and is not final.
 """
 
+import json
 from dataclasses import dataclass
 from typing import TypeVar
 
+from texpipe_contracts.jobs import JobState, is_final
+
 from texpipe_cli.errors import ServiceError
 
-FINAL_STATES = frozenset({"applied", "stale", "failed", "timed_out", "rejected", "dead"})
-LATEX_FAILURES = frozenset({"failed", "timed_out", "rejected"})
+LATEX_FAILURES = frozenset({JobState.FAILED, JobState.TIMED_OUT, JobState.REJECTED})
 
 T = TypeVar("T")
 
@@ -57,7 +60,7 @@ class Job:
     @property
     def final(self) -> bool:
         """The job will not change any more by itself."""
-        return self.state in FINAL_STATES
+        return is_final(self.state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,57 @@ def parse_created(raw: object) -> Created:
         revision=_req(obj, "revision", int),
         job_id=_opt(obj, "job_id", str),
         main=_opt(obj, "main", str),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentEvent:
+    """One event of ``GET /v1/documents/{id}/events``: a new revision (``kind`` revision) or
+    a job's state (``kind`` job). Text from a compile log (the error) is untrusted."""
+
+    id: int
+    kind: str
+    revision: int
+    at: str = ""
+    job_id: str | None = None
+    state: str | None = None
+    main: str | None = None
+    engine: str | None = None
+    error: JobError | None = None
+    pages: int | None = None
+    size: int | None = None
+
+
+def parse_event(event_id: str | None, kind: str, data: str) -> DocumentEvent:
+    """An SSE event of the document stream from its id, type and JSON data."""
+    if event_id is None or not event_id.isdigit():
+        raise ServiceError(f"unexpected event from the api: id {event_id!r}")
+    try:
+        obj = _object(json.loads(data), "the event")
+    except ValueError as exc:
+        raise ServiceError("unexpected event from the api: its data is not JSON") from exc
+    error = None
+    if obj.get("error") is not None:
+        err = _object(obj["error"], "the event's error")
+        error = JobError(
+            code=_req(err, "code", str),
+            message=_opt(err, "message", str) or "",
+            file=_opt(err, "file", str),
+            line=_opt(err, "line", int),
+        )
+    pdf = _object(obj["pdf"], "the event's pdf") if obj.get("pdf") is not None else {}
+    return DocumentEvent(
+        id=int(event_id),
+        kind=kind,
+        revision=_req(obj, "revision", int),
+        at=_opt(obj, "at", str) or "",
+        job_id=_opt(obj, "job_id", str),
+        state=_opt(obj, "state", str),
+        main=_opt(obj, "main", str),
+        engine=_opt(obj, "engine", str),
+        error=error,
+        pages=_opt(pdf, "pages", int),
+        size=_opt(pdf, "size", int),
     )
 
 

@@ -7,8 +7,10 @@ it is shown: a document must not be able to move the cursor or retitle the termi
 
 import re
 
+from texpipe_contracts.jobs import JobState
+
 from texpipe_cli.errors import Exit
-from texpipe_cli.models import LATEX_FAILURES, Diagnostic, Job
+from texpipe_cli.models import LATEX_FAILURES, Diagnostic, DocumentEvent, Job
 
 # C0 controls except tab and newline, DEL, and the C1 range (ESC sequences start with one).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -20,13 +22,19 @@ def sanitize(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+_NEWER_REVISION = frozenset({JobState.STALE, JobState.SUPERSEDED})
+
+
 def exit_for_state(state: str) -> Exit:
-    """0 applied (or not final yet), 1 the LaTeX failed, 3 service trouble."""
-    if state in ("applied", "queued"):
+    """0 applied (or not final yet), 1 the LaTeX failed, 4 a newer revision took over,
+    3 service trouble."""
+    if state in (JobState.APPLIED, JobState.QUEUED):
         return Exit.OK
     if state in LATEX_FAILURES:
         return Exit.LATEX_FAILURE
-    return Exit.SERVICE  # stale, dead, and any state this CLI does not know
+    if state in _NEWER_REVISION:
+        return Exit.SUPERSEDED
+    return Exit.SERVICE  # dead, cancelled, and any state this CLI does not know
 
 
 def error_location(job: Job) -> str:
@@ -56,13 +64,20 @@ def _timing(job: Job) -> str:
 def describe_job(job: Job) -> list[str]:
     """A few lines saying where the job stands and, when it failed, why."""
     head = f"job {job.id} (revision {job.revision}): {job.state}"
-    if job.state == "applied":
+    if job.state == JobState.APPLIED:
         return [f"{head}{_timing(job)}"]
-    if job.state == "queued":
+    if job.state == JobState.QUEUED:
         return [f"{head}, waiting for a compiler"]
-    if job.state == "stale":
+    if job.state == JobState.STALE:
         return [f"{head}: a newer revision was submitted meanwhile, so this result was not applied"]
-    if job.state == "dead":
+    if job.state == JobState.SUPERSEDED:
+        return [
+            f"{head}: a newer revision was sent before this one was compiled, so it was not"
+            " compiled; the newer revision's job makes the document's PDF"
+        ]
+    if job.state == JobState.CANCELLED:
+        return [f"{head}: cancelled before it finished (no PDF from it)"]
+    if job.state == JobState.DEAD:
         reason = sanitize(job.dead_reason or "no reason given")
         return [f"{head}: the service gave up on this job ({reason})"]
     lines = [head + _timing(job)]
@@ -92,3 +107,22 @@ def diagnostic_lines(job: Job) -> list[str]:
             f"... and {job.diagnostics_omitted} more in the log (texpipe log {sanitize(job.id)})"
         )
     return lines
+
+
+def event_line(event: DocumentEvent) -> str:
+    """One line per document event: ``[id] revision N ...`` or ``[id] job ID rN: state``."""
+    if event.kind == "revision":
+        what = f"revision {event.revision} ({event.main}, {event.engine})"
+    elif event.kind == "job":
+        what = f"job {event.job_id} revision {event.revision}: {event.state}"
+        if event.pages is not None:
+            what += f" ({event.pages} pages, {event.size} bytes)"
+        if event.error is not None:
+            where = ""
+            if event.error.file:
+                line = f":{event.error.line}" if event.error.line is not None else ""
+                where = f"{event.error.file}{line}: "
+            what += f": {where}{event.error.message or event.error.code} [{event.error.code}]"
+    else:
+        what = f"{event.kind} (revision {event.revision})"
+    return sanitize(f"[{event.id}] {what}")

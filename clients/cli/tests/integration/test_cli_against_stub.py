@@ -279,7 +279,8 @@ async def test_a_latex_failure_prints_file_line_and_message_and_exits_1(
 
 
 @pytest.mark.parametrize(
-    ("outcome", "code"), [("timed_out", 1), ("rejected", 1), ("stale", 3), ("dead", 3)]
+    ("outcome", "code"),
+    [("timed_out", 1), ("rejected", 1), ("stale", 4), ("superseded", 4), ("dead", 3)],
 )
 async def test_each_final_state_has_its_exit_code(
     env: Path, capsys: pytest.CaptureFixture[str], outcome: str, code: int

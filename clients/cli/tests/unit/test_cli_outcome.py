@@ -26,7 +26,8 @@ def _job(state: str, error: JobError | None = None, **extra: object) -> Job:
         ("failed", Exit.LATEX_FAILURE),
         ("timed_out", Exit.LATEX_FAILURE),
         ("rejected", Exit.LATEX_FAILURE),
-        ("stale", Exit.SERVICE),
+        ("stale", Exit.SUPERSEDED),
+        ("superseded", Exit.SUPERSEDED),
         ("dead", Exit.SERVICE),
         ("some_new_state", Exit.SERVICE),
     ],
@@ -71,6 +72,8 @@ def test_other_states_say_what_happened() -> None:
         f"job {JOB} (revision 3): applied (compiled in 5 ms, from the cache, xelatex)"
     ]
     assert "newer revision" in describe_job(_job("stale"))[0]
+    superseded = describe_job(_job("superseded"))[0]
+    assert "superseded: a newer revision was sent before this one was compiled" in superseded
     assert "gave up" in describe_job(_job("dead", dead_reason="delivery_limit"))[0]
     assert "delivery_limit" in describe_job(_job("dead", dead_reason="delivery_limit"))[0]
 

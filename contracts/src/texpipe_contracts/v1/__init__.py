@@ -1,6 +1,10 @@
 """Version 1 of the texpipe messages."""
 
-from texpipe_contracts.v1.commands import CompileRequested, SourceBundleRef
+from texpipe_contracts.v1.commands import (
+    CompileCancelRequested,
+    CompileRequested,
+    SourceBundleRef,
+)
 from texpipe_contracts.v1.common import Engine
 from texpipe_contracts.v1.events import (
     MAX_DIAGNOSTICS,
@@ -10,12 +14,14 @@ from texpipe_contracts.v1.events import (
     Diagnostics,
     ObjectRef,
     Outcome,
+    PdfApplied,
     PdfRef,
     Severity,
 )
 
 __all__ = [
     "MAX_DIAGNOSTICS",
+    "CompileCancelRequested",
     "CompileCompleted",
     "CompileErrorInfo",
     "CompileRequested",
@@ -24,6 +30,7 @@ __all__ = [
     "Engine",
     "ObjectRef",
     "Outcome",
+    "PdfApplied",
     "PdfRef",
     "Severity",
     "SourceBundleRef",

@@ -48,3 +48,21 @@ class CompileRequested(Envelope):
         le=MAX_TIMEOUT_MS,
         description="Wall-clock limit for the whole compile (all passes).",
     )
+
+
+class CompileCancelRequested(Envelope):
+    """latex.compile.cancel_requested v1: stop this job's compile wherever it runs.
+
+    Published by the api when a job is cancelled (``POST /v1/jobs/{id}/cancel``) to a routing
+    key every compiler process receives on a queue of its own: a compiler running the job
+    kills its sandbox, and one that takes the job's request later skips it. The job is already
+    final (``cancelled``) when this is sent; a compiler that never hears of it compiles the
+    request for nothing, and the api refuses that result.
+    """
+
+    schema_name: Literal["latex.compile.cancel_requested"] = Field(
+        default="latex.compile.cancel_requested", description="Schema name of this message."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Major version of the schema.")
+    document_id: UUID
+    revision: int = Field(ge=1, description="The revision the cancelled job compiles.")

@@ -1,5 +1,6 @@
 """Events: facts that happened, in the past tense."""
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Self
 from uuid import UUID
@@ -135,3 +136,24 @@ class CompileCompleted(Envelope):
         elif self.error is None:
             raise ValueError(f"a {self.outcome.value} result needs 'error'")
         return self
+
+
+class PdfApplied(Envelope):
+    """document.pdf_applied v1: a document's PDF changed (a compile result was applied).
+
+    Published once per applied PDF, from the api's outbox in the transaction that applied it
+    (never for a stale, failed, timed-out, rejected or cancelled result). Delivery is at least
+    once: a consumer recognises a repeat by ``message_id``. The PDF is the object at
+    ``pdf.key`` in texpipe's bucket; platform services that cannot read the bucket fetch it
+    with ``GET /v1/documents/{document_id}/pdf`` (the tenant's token).
+    """
+
+    schema_name: Literal["document.pdf_applied"] = Field(
+        default="document.pdf_applied", description="Schema name of this message."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Major version of the schema.")
+    document_id: UUID
+    tenant_id: UUID = Field(description="The tenant that owns the document.")
+    revision: int = Field(ge=1, description="The revision whose PDF is now the document's.")
+    pdf: PdfRef = Field(description="The applied PDF: S3 key, sha256, size in bytes, pages.")
+    applied_at: datetime = Field(description="When the api applied it (UTC).")

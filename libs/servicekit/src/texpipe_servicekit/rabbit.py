@@ -212,13 +212,16 @@ async def publish_confirmed(
     timestamp: datetime | None = None,
     message_type: str | None = None,
     content_type: str = JSON,
+    mandatory: bool = True,
 ) -> None:
     """Publish ``body`` persistent and mandatory, to ``exchange`` with ``routing_key`` or to
     ``queue`` through the default exchange; return once the broker confirmed it.
 
     Raises UnroutableError when the broker returned (no queue bound) or nacked it, and the
     client library's error when the connection is down or no confirm came in
-    PUBLISH_TIMEOUT_S seconds.
+    PUBLISH_TIMEOUT_S seconds. ``mandatory=False`` is for events that whoever listens binds
+    a queue for (``document.pdf_applied.v1``, cancels): with nobody bound the broker drops
+    them and still confirms.
     """
     frame = await broker.publish(
         body,
@@ -227,7 +230,7 @@ async def publish_confirmed(
         routing_key=routing_key,
         headers=cast("HeadersType", dict(headers or {})),
         persist=True,
-        mandatory=True,
+        mandatory=mandatory,
         timeout=PUBLISH_TIMEOUT_S,
         message_id=message_id,
         correlation_id=correlation_id,

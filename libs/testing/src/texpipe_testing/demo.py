@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from texpipe_contracts.jobs import FINAL_STATES, JobState
 
 from texpipe_testing.stack import StackState
-
-FINAL = {"applied", "stale", "failed", "timed_out", "rejected", "dead"}
 
 
 @dataclass
@@ -62,13 +61,13 @@ async def compile_one(
         created = await response.json()
         if response.status != 201:
             return Row(name, "-", "refused", "-", 0.0, created.get("detail", str(created)))
-    job: dict[str, Any] = {"state": "queued"}
-    while job["state"] not in FINAL:
+    job: dict[str, Any] = {"state": JobState.QUEUED}
+    while job["state"] not in FINAL_STATES:
         async with http.get(f"/v1/jobs/{created['job_id']}", params={"wait": "60"}) as response:
             job = await response.json()
     seconds = time.monotonic() - started
     pages, detail = "-", ""
-    if job["state"] == "applied":
+    if job["state"] == JobState.APPLIED:
         async with http.get(f"/v1/documents/{created['id']}") as response:
             pages = str((await response.json())["pdf"]["pages"])
         async with http.get(

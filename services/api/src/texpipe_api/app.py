@@ -19,6 +19,7 @@ from texpipe_api import keys
 from texpipe_api.auth import TenantResolver
 from texpipe_api.batching import CompileBatcher
 from texpipe_api.config import Settings
+from texpipe_api.document_events import StreamSlots
 from texpipe_api.documents import DocumentDeps
 from texpipe_api.jobs import JobPolicy
 from texpipe_api.middlewares import errors_middleware, observe_middleware
@@ -83,6 +84,7 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
         retry_s=settings.relay_retry_s,
         linger_s=settings.relay_linger_s,
         workers=settings.relay_workers,
+        hold_max_s=settings.relay_hold_max_s,
     )
     app[keys.RELAY] = relay
     task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None
@@ -96,6 +98,7 @@ async def _listener_ctx(app: web.Application) -> AsyncIterator[None]:
     listener = NotificationListener(
         app[keys.SETTINGS].database_url.get_secret_value(),
         waiters=app[keys.WAITERS],
+        document_waiters=app[keys.DOCUMENT_WAITERS],
         on_outbox=app[keys.RELAY].wake,
     )
     app[keys.LISTENER] = listener
@@ -119,8 +122,10 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _release_long_polls(app: web.Application) -> None:
-    # Runs before aiohttp waits for in-flight handlers: long-polls answer now.
+    # Runs before aiohttp waits for in-flight handlers: long-polls answer now, event
+    # streams end (their clients reconnect, with Last-Event-ID, to another api process).
     app[keys.WAITERS].close()
+    app[keys.DOCUMENT_WAITERS].close()
 
 
 def _ready_checks(app: web.Application) -> dict[str, Callable[[], Awaitable[object]]]:
@@ -147,6 +152,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[keys.WAITERS] = JobWaiters()
+    app[keys.DOCUMENT_WAITERS] = JobWaiters()
+    app[keys.STREAM_SLOTS] = StreamSlots(settings.max_event_streams_per_tenant)
     app[keys.JOB_POLICY] = JobPolicy(timeout_ms=settings.compile_timeout_ms)
     for ctx in (_pg_pool_ctx, _s3_ctx, _services_ctx, _relay_ctx, _listener_ctx, _retention_ctx):
         app.cleanup_ctx.append(ctx)

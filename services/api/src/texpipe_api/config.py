@@ -55,6 +55,14 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
     max_wait_s: float = Field(default=60.0, ge=0, le=60)
     presign_expires_s: int = Field(default=300, ge=10, le=3600)
 
+    # Document event streams (GET /v1/documents/{id}/events).
+    max_event_streams_per_tenant: int = Field(
+        default=20, ge=1, le=10_000, description="Open streams per tenant and api process."
+    )
+    event_heartbeat_s: float = Field(
+        default=15.0, gt=0, le=300, description="A comment line this often keeps proxies open."
+    )
+
     # PostgreSQL pool.
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=16, ge=1)
@@ -66,6 +74,12 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
     relay_retry_s: float = Field(default=1.0, gt=0, le=60)
     relay_linger_s: float = Field(default=0.01, ge=0, le=1)
     relay_workers: int = Field(default=4, ge=1, le=32)
+    relay_hold_max_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="A job published this long ago no longer holds its document's next job.",
+    )
 
     # Retention of finished jobs.
     job_retention_days: float = Field(default=30.0, gt=0)

@@ -89,7 +89,7 @@ async def create_document(
         await queries.insert_document(conn, document_id=document_id, tenant_id=tenant_id)
         await record_revision(conn, document_id, 1, checked, bundle)
         if body.compile:
-            job = await enqueue_compile(conn, deps.jobs, document_id, tenant_id, None)
+            job = await enqueue_compile(conn, deps.jobs, document_id, tenant_id)
             job_id = job["id"]
     return DocumentCreated(
         id=document_id,
@@ -131,7 +131,7 @@ async def update_document(
         revision = await queries.bump_revision(conn, document_id)
         await record_revision(conn, document_id, revision, checked, bundle)
         if body.compile:
-            job = await enqueue_compile(conn, deps.jobs, document_id, tenant_id, None)
+            job = await enqueue_compile(conn, deps.jobs, document_id, tenant_id)
             job_id = job["id"]
     return DocumentCreated(
         id=document_id,

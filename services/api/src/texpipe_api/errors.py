@@ -166,3 +166,19 @@ class PingTimeoutError(ApiError):
     status = 504
     code = "PING_TIMEOUT"
     title = "A stage of the pipeline did not answer in time"
+
+
+class JobFinalError(ApiError):
+    """A cancel of a job that is already final (``job_state`` says which state)."""
+
+    status = 409
+    code = "JOB_FINAL"
+    title = "The job is already final"
+
+
+class TooManyStreamsError(ApiError):
+    """The tenant has as many event streams open (on this api process) as it may."""
+
+    status = 429
+    code = "TOO_MANY_STREAMS"
+    title = "Too many event streams open for this tenant"

@@ -1,4 +1,5 @@
-"""Use cases on compile jobs: enqueue (job + outbox row, one transaction), read, long-poll, log."""
+"""Use cases on compile jobs: enqueue (``enqueue.py``: one statement, one reuse rule), read,
+long-poll, cancel, log."""
 
 import asyncio
 from dataclasses import dataclass
@@ -6,20 +7,24 @@ from uuid import UUID, uuid4
 
 import asyncpg
 from botocore.exceptions import BotoCoreError, ClientError
+from texpipe_contracts.jobs import is_final
+from texpipe_contracts.v1 import CompileCancelRequested
 from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
 
-from texpipe_api import metrics
+from texpipe_api import metrics, outbox
 from texpipe_api.batching import CompileBatcher
-from texpipe_api.db import job_queries
+from texpipe_api.db import enqueue_queries, job_queries, outbox_queries
 from texpipe_api.db.conn import Conn
+from texpipe_api.enqueue import CompileRequest, enqueue
 from texpipe_api.errors import (
     DependencyUnavailableError,
+    JobFinalError,
     LogTooLargeError,
     NoLogError,
     NotFoundError,
 )
 from texpipe_api.presenters import job_out
-from texpipe_api.schemas import JobOut, is_final
+from texpipe_api.schemas import JobOut
 from texpipe_api.waiters import JobWaiters
 
 
@@ -31,56 +36,45 @@ class JobPolicy:
 
 
 async def enqueue_compile(
-    conn: Conn,
-    policy: JobPolicy,
-    document_id: UUID,
-    tenant_id: UUID,
-    idempotency_key: str | None,
+    conn: Conn, policy: JobPolicy, document_id: UUID, tenant_id: UUID
 ) -> asyncpg.Record:
-    """A job for the document's current revision and its outbox row, in the caller's
-    transaction (or as one statement); an earlier job with the same idempotency key is
-    returned instead of a new one."""
-    row = await job_queries.insert_job_with_outbox(
-        conn,
-        job_id=uuid4(),
-        message_id=uuid4(),
-        document_id=document_id,
-        tenant_id=tenant_id,
-        timeout_ms=policy.timeout_ms,
-        idempotency_key=idempotency_key,
-    )
-    if row is not None:
-        metrics.JOBS_SUBMITTED.inc()
-        return row
-    if idempotency_key is not None:
-        earlier = await job_queries.job_by_idempotency_key(
-            conn, document_id=document_id, tenant_id=tenant_id, key=idempotency_key
-        )
-        if earlier is not None:
-            return earlier
-    raise NotFoundError(f"no document {document_id}")
+    """A compile of the document's current revision, in the caller's transaction (create,
+    update, the ping): the reused or new job (``id``, ``state``; ``outbox_id`` when new)."""
+    request = CompileRequest(uuid4(), uuid4(), document_id, tenant_id, None)
+    rows = await enqueue(conn, [request], timeout_ms=policy.timeout_ms)
+    if not rows:
+        raise NotFoundError(f"no document {document_id}")
+    return rows[0]
+
+
+# A key whose job cannot be read after its conflict was resolved (the job was pruned in
+# between) is submitted again; twice in a row would take a pruning on every attempt.
+_KEY_ATTEMPTS = 3
 
 
 async def submit_compile(
     batcher: CompileBatcher,
     pool: asyncpg.Pool,
-    policy: JobPolicy,
     tenant_id: UUID,
     document_id: UUID,
     idempotency_key: str | None,
 ) -> asyncpg.Record:
-    """Enqueue a compile of the document's current revision.
-
-    Without an idempotency key the request joins a batch (one statement for many requests);
-    with one it runs alone, because its conflict handling is per request.
-    """
-    if idempotency_key is None:
-        row = await batcher.submit(document_id, tenant_id)
+    """Enqueue a compile of the document's current revision through the batcher: the job
+    (``id``, ``state``) the reuse rule answers with (``db/enqueue_queries.py``)."""
+    for _ in range(_KEY_ATTEMPTS):
+        row = await batcher.submit(document_id, tenant_id, idempotency_key)
         if row is None:
             raise NotFoundError(f"no document {document_id}")
-        return row
-    async with pool.acquire() as conn:
-        return await enqueue_compile(conn, policy, document_id, tenant_id, idempotency_key)
+        if row["settled"] or idempotency_key is None:
+            return row
+        # A concurrent request recorded the same key first: answer with its job.
+        async with pool.acquire() as conn:
+            earlier = await enqueue_queries.job_for_key(
+                conn, document_id=document_id, tenant_id=tenant_id, key=idempotency_key
+            )
+        if earlier is not None:
+            return earlier
+    raise DependencyUnavailableError("the idempotency key's job kept disappearing; retry")
 
 
 async def get_job(pool: asyncpg.Pool, tenant_id: UUID, job_id: UUID) -> JobOut:
@@ -115,6 +109,36 @@ async def wait_for_job(
             changed.clear()
             job = await get_job(pool, tenant_id, job_id)
     return job
+
+
+async def cancel_job(pool: asyncpg.Pool, tenant_id: UUID, job_id: UUID) -> JobOut:
+    """Cancel a tenant's queued job: it ends ``cancelled`` at once (JobFinalError when it is
+    already final). A compile request not yet published is withdrawn; otherwise a
+    ``compile.cancel_requested.v1`` goes out (same transaction) so that a compiler running it
+    kills its sandbox and one that takes the request later skips it."""
+    async with pool.acquire() as conn, conn.transaction():
+        job = await job_queries.get_job(conn, job_id, tenant_id=tenant_id)
+        if job is None:
+            raise NotFoundError(f"no job {job_id}")
+        # Document first, then job: the lock order of every writer (results.py).
+        await job_queries.lock_document_for_apply(conn, job["document_id"])
+        locked = await job_queries.lock_job(conn, job_id)
+        if locked is None:  # pruned meanwhile (only finished jobs are)
+            raise NotFoundError(f"no job {job_id}")
+        if is_final(locked["state"]):
+            raise JobFinalError(
+                f"job {job_id} is already {locked['state']}", job_state=locked["state"]
+            )
+        row = await job_queries.cancel_job(conn, job_id)
+        if not await outbox_queries.withdraw_compile_request(conn, job_id):
+            await outbox.enqueue_event(
+                conn,
+                CompileCancelRequested(
+                    job_id=job_id, document_id=row["document_id"], revision=row["revision"]
+                ),
+            )
+    metrics.JOBS_CANCELLED.inc()
+    return job_out(row)
 
 
 async def read_log(

@@ -1,7 +1,8 @@
 """One dedicated PostgreSQL connection that LISTENs for the api's notifications.
 
 ``texpipe_outbox`` wakes the outbox relay; ``texpipe_job_final`` (payload: a job id) wakes the
-long-polls of that job. The connection is re-established when it drops; after a reconnect
+long-polls of that job; ``texpipe_document_events`` (payload: a document id) wakes the event
+streams of that document. The connection is re-established when it drops; after a reconnect
 everyone is woken once, because notifications sent meanwhile are lost.
 """
 
@@ -12,6 +13,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from texpipe_api.db.event_queries import DOCUMENT_EVENTS_CHANNEL
 from texpipe_api.db.job_queries import JOB_FINAL_CHANNEL, OUTBOX_CHANNEL
 from texpipe_api.waiters import JobWaiters
 
@@ -26,11 +28,13 @@ class NotificationListener:
         dsn: str,
         *,
         waiters: JobWaiters,
+        document_waiters: JobWaiters,
         on_outbox: Callable[[], None],
         retry_s: float = 1.0,
     ) -> None:
         self._dsn = dsn
         self._waiters = waiters
+        self._document_waiters = document_waiters
         self._on_outbox = on_outbox
         self._retry_s = retry_s
         self.connected = asyncio.Event()
@@ -54,10 +58,12 @@ class NotificationListener:
         try:
             await conn.add_listener(OUTBOX_CHANNEL, self._outbox)
             await conn.add_listener(JOB_FINAL_CHANNEL, self._job_final)
+            await conn.add_listener(DOCUMENT_EVENTS_CHANNEL, self._document_events)
             self.connected.set()
             # Anything sent while we were not listening is lost: let everyone look once.
             self._on_outbox()
             self._waiters.notify_all()
+            self._document_waiters.notify_all()
             while not lost.is_set():
                 # A periodic round trip notices a dead TCP connection that never closed.
                 try:
@@ -77,3 +83,10 @@ class NotificationListener:
         except ValueError:
             return
         self._waiters.notify(job_id)
+
+    def _document_events(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        try:
+            document_id = UUID(str(payload))
+        except ValueError:
+            return
+        self._document_waiters.notify(document_id)

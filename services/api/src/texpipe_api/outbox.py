@@ -2,27 +2,52 @@
 
 A compile request writes its job and an outbox row in one transaction (``db/queries.py``);
 this relay, running inside every api process, turns rows into ``compile.requested.v1``
-messages. It claims rows with ``FOR UPDATE SKIP LOCKED`` inside a transaction that stays open
-while it publishes, so several relays (several api processes) never publish the same row, and
+messages. Events take the same road: the transaction that applies a PDF writes its
+``document.pdf_applied.v1`` row, the one that cancels a job its
+``compile.cancel_requested.v1`` row (:func:`enqueue_event`, the whole message stored);
+events are published without ``mandatory``, since whoever wants them binds the queue.
+
+It claims rows with ``FOR UPDATE SKIP LOCKED`` inside a transaction that stays open while it
+publishes, so several relays (several api processes) never publish the same row, and
 marks a row sent only after the broker confirmed its message. A crash between the confirm and
 the commit publishes that row again later: delivery is at least once, with a stable
 ``message_id`` so consumers recognise the duplicate.
 
-It wakes on NOTIFY (``notify.py`` calls :meth:`OutboxRelay.wake`) and sweeps every few seconds
-anyway, so a lost notification only delays a message. With the broker or PostgreSQL down it
+At most one compile per document is in flight: a row is held while an earlier job of its
+document is still queued (``outbox_queries._CLAIM``), and goes out once that job is final. A
+newer compile request supersedes a held row's job before it is ever published (``jobs.py``),
+so a burst of edits compiles the first revision and the newest one.
+
+It wakes on NOTIFY (``notify.py`` calls :meth:`OutboxRelay.wake`): a new outbox row, or a job
+that became final (a held row may be free). It sweeps every few seconds anyway, so a lost
+notification only delays a message. With the broker or PostgreSQL down it
 keeps retrying; no row is given up on for an outage, and requests are still accepted while
 only the broker is down. Publishing goes through the service kit's broker edge
 (``texpipe_servicekit.rabbit.publish_confirmed``: persistent, mandatory, confirmed).
 """
 
 import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import structlog
 from faststream.rabbit import RabbitBroker
-from texpipe_contracts.topology import COMPILE_REQUESTED_V1, ExchangeSpec
-from texpipe_contracts.v1 import CompileRequested, Engine, SourceBundleRef
+from texpipe_contracts.topology import (
+    COMPILE_CANCEL_REQUESTED_V1,
+    COMPILE_REQUESTED_V1,
+    PDF_APPLIED_V1,
+    ExchangeSpec,
+)
+from texpipe_contracts.v1 import (
+    CompileCancelRequested,
+    CompileRequested,
+    Engine,
+    PdfApplied,
+    SourceBundleRef,
+)
+from texpipe_contracts.v1.common import Envelope
 from texpipe_servicekit.rabbit import BROKER_PING_TIMEOUT_S, new_publisher, publish_confirmed
 
 from texpipe_api import metrics
@@ -32,6 +57,57 @@ from texpipe_api.db.conn import Conn
 log = structlog.get_logger(__name__)
 
 MESSAGE_TYPE = "latex.compile.requested.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class EventKind:
+    """An outbox kind whose message is stored whole: its model and where it goes."""
+
+    kind: str
+    model: type[PdfApplied] | type[CompileCancelRequested]
+    routing_key: str
+    message_type: str
+
+
+PDF_APPLIED = EventKind("pdf_applied", PdfApplied, PDF_APPLIED_V1, "document.pdf_applied.v1")
+CANCEL_REQUESTED = EventKind(
+    "cancel_requested",
+    CompileCancelRequested,
+    COMPILE_CANCEL_REQUESTED_V1,
+    "latex.compile.cancel_requested.v1",
+)
+EVENT_KINDS = {kind.kind: kind for kind in (PDF_APPLIED, CANCEL_REQUESTED)}
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to publish, with where to."""
+
+    message: Envelope
+    routing_key: str
+    message_type: str
+    mandatory: bool
+
+
+async def enqueue_event(conn: Conn, message: PdfApplied | CompileCancelRequested) -> None:
+    """Store ``message`` in the outbox, in the caller's transaction; the relay publishes it."""
+    kind = PDF_APPLIED if isinstance(message, PdfApplied) else CANCEL_REQUESTED
+    await outbox_queries.insert_event(
+        conn,
+        job_id=message.job_id,
+        message_id=message.message_id,
+        kind=kind.kind,
+        payload=message.model_dump_json(),
+    )
+
+
+def event_from_row(row: asyncpg.Record) -> Outgoing:
+    """The stored event of an outbox row (ValueError when it cannot be read back)."""
+    kind = EVENT_KINDS.get(row["kind"])
+    if kind is None:
+        raise ValueError(f"unknown outbox kind {row['kind']!r}")
+    message = kind.model.model_validate_json(row["payload"])
+    return Outgoing(message, kind.routing_key, kind.message_type, mandatory=False)
 
 
 def message_from_row(row: asyncpg.Record) -> CompileRequested:
@@ -67,6 +143,7 @@ class OutboxRelay:
         retry_s: float,
         linger_s: float = 0.0,
         workers: int = 1,
+        hold_max_s: float = 600.0,
     ) -> None:
         self._pool = pool
         self._amqp_url = amqp_url
@@ -76,6 +153,7 @@ class OutboxRelay:
         self._retry_s = retry_s
         self._linger_s = linger_s
         self._workers = workers
+        self._hold_max = timedelta(seconds=hold_max_s)
         self._wake = asyncio.Event()
         self._broker: RabbitBroker | None = None
         self.published = 0
@@ -171,10 +249,16 @@ class OutboxRelay:
 
     async def _publish_batch(self, broker: RabbitBroker) -> tuple[int, int, Exception | None]:
         async with self._pool.acquire() as conn, conn.transaction():
-            claimed = await outbox_queries.claim_pending(conn, self._batch_size)
+            requests = await outbox_queries.claim_pending(
+                conn, self._batch_size, hold_max=self._hold_max
+            )
+            events = await outbox_queries.claim_pending_events(conn, self._batch_size)
+            claimed = max(len(requests), len(events))
             if not claimed:
                 return 0, 0, None
-            ready = await self._build_messages(conn, claimed)
+            ready = await self._build_messages(conn, requests) + await self._read_events(
+                conn, events
+            )
             # Publishing the whole batch at once pipelines the confirms: one round trip.
             results: list[Any] = await asyncio.gather(
                 *(self._publish(broker, message) for _, message in ready),
@@ -193,12 +277,12 @@ class OutboxRelay:
             metrics.OUTBOX_PUBLISH_FAILURES.inc(len(errors))
             first = errors[0]
             assert isinstance(first, Exception)
-            return len(sent), len(claimed), first
-        return len(sent), len(claimed), None
+            return len(sent), claimed, first
+        return len(sent), claimed, None
 
     async def _build_messages(
         self, conn: Conn, rows: list[asyncpg.Record]
-    ) -> list[tuple[int, CompileRequested]]:
+    ) -> list[tuple[int, Outgoing]]:
         """(row id, message) for each row whose message can be built. Any other row would fail
         on every attempt (say a stored value a newer contract refuses), so its job ends
         ``dead`` with the reason and the row is settled, rather than staying ``queued``."""
@@ -212,17 +296,36 @@ class OutboxRelay:
                 await job_queries.mark_dead(conn, job_id=row["job_id"], reason=reason, queue="")
                 await outbox_queries.mark_published(conn, [row["id"]])
             else:
-                good.append((row["id"], message))
+                good.append(
+                    (row["id"], Outgoing(message, COMPILE_REQUESTED_V1, MESSAGE_TYPE, True))
+                )
         return good
 
-    async def _publish(self, broker: RabbitBroker, message: CompileRequested) -> None:
+    async def _read_events(
+        self, conn: Conn, rows: list[asyncpg.Record]
+    ) -> list[tuple[int, Outgoing]]:
+        """(row id, message) of each event row; one that cannot be read back (written by a
+        newer api with a field this one refuses, say) is settled with an error log rather
+        than blocking the outbox."""
+        good = []
+        for row in rows:
+            try:
+                good.append((row["id"], event_from_row(row)))
+            except ValueError as exc:
+                log.error("outbox_event_unpublishable", kind=row["kind"], error=str(exc)[:2000])
+                await outbox_queries.mark_published(conn, [row["id"]])
+        return good
+
+    async def _publish(self, broker: RabbitBroker, out: Outgoing) -> None:
+        message = out.message
         await publish_confirmed(
             broker,
             message.model_dump_json().encode("utf-8"),
             exchange=self._exchange,
-            routing_key=COMPILE_REQUESTED_V1,
+            routing_key=out.routing_key,
             message_id=str(message.message_id),
             correlation_id=message.correlation_id,
             timestamp=message.produced_at,
-            message_type=MESSAGE_TYPE,
+            message_type=out.message_type,
+            mandatory=out.mandatory,
         )

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import structlog
 from texpipe_contracts.bundle import Bundle
+from texpipe_contracts.jobs import JobState, is_final
 from texpipe_contracts.v1 import Engine
 
 from texpipe_api import metrics
@@ -32,7 +33,7 @@ from texpipe_api.ping_rules import (
     choose_document,
     ping_result,
 )
-from texpipe_api.schemas import MAX_PING_TIMEOUT_S, EngineSource, PingAnswer, PingStages, is_final
+from texpipe_api.schemas import MAX_PING_TIMEOUT_S, EngineSource, PingAnswer, PingStages
 from texpipe_api.sources import CheckedSources
 from texpipe_api.waiters import JobWaiters
 
@@ -101,7 +102,7 @@ async def _accept(
         else:
             revision = await queries.bump_revision(conn, document_id)
         await record_revision(conn, document_id, revision, checked, bundle)
-        job = await enqueue_compile(conn, deps.jobs, document_id, tenant_id, None)
+        job = await enqueue_compile(conn, deps.jobs, document_id, tenant_id)
         if revision > KEEP_REVISIONS:
             await ping_queries.prune_revisions(conn, document_id, up_to=revision - KEEP_REVISIONS)
         anchor = await ping_queries.db_clock(conn)
@@ -150,7 +151,7 @@ async def _follow(
 def _error(row: asyncpg.Record | None) -> dict[str, str | None]:
     if row is None:
         return {"code": None, "message": "the job was deleted while the ping waited"}
-    if row["state"] == "dead":
+    if row["state"] == JobState.DEAD:
         return {"code": None, "message": row["dead_reason"]}
     return {"code": row["error_code"], "message": row["error_message"]}
 

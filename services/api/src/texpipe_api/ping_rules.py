@@ -11,14 +11,14 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from texpipe_api.schemas import is_final
+from texpipe_contracts.jobs import JobState, is_final
 
 PingResult = Literal["ok", "failed", "timeout"]
 
 
 def ping_result(state: str | None) -> PingResult:
     """What a ping answers for its job's last state (None: the job is gone)."""
-    if state == "applied":
+    if state == JobState.APPLIED:
         return "ok"
     if state is None or is_final(state):
         return "failed"
@@ -90,7 +90,7 @@ class PingTimes:
             self.published_ms = max(floor, clock.ms(published_at))
         if duration_ms is not None:
             self.compile_ms = duration_ms
-        if state == "applied" and finished_at is not None and self.applied_ms is None:
+        if state == JobState.APPLIED and finished_at is not None and self.applied_ms is None:
             self.applied_ms = max(floor, clock.ms(finished_at))
         if self.published_ms is not None and self.applied_ms is not None:
             # The relay marks the row once the broker confirmed it, and that can commit after

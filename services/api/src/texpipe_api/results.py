@@ -6,10 +6,11 @@ import asyncpg
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 from texpipe_contracts.internal_api import MarkDead, ResultAnswer
-from texpipe_contracts.v1 import CompileCompleted, Outcome, PdfRef
+from texpipe_contracts.jobs import JobState
+from texpipe_contracts.v1 import CompileCompleted, Outcome, PdfApplied, PdfRef
 from texpipe_servicekit.s3 import S3Store
 
-from texpipe_api import metrics
+from texpipe_api import metrics, outbox
 from texpipe_api.db import job_queries
 from texpipe_api.errors import (
     DependencyUnavailableError,
@@ -40,11 +41,31 @@ async def verify_pdf(s3: S3Store, pdf: PdfRef) -> None:
 def _answer(verdict: Verdict) -> ResultAnswer:
     metrics.RESULTS.labels(answer=verdict.action.value).inc()
     if verdict.action is Action.ALREADY_STALE or verdict.action is Action.MAKE_STALE:
-        raise JobStaleError("a newer revision exists or a newer PDF is applied", job_state="stale")
+        raise JobStaleError(
+            "a newer revision exists or a newer PDF is applied", job_state=verdict.job_state
+        )
+    if verdict.action is Action.CANCELLED:
+        raise JobStaleError(
+            "the job was cancelled; its result is not applied", job_state=JobState.CANCELLED
+        )
     if verdict.action is Action.REFUSE:
         raise ResultInvalidError(f"the job is {verdict.job_state!r}, which takes no results")
     status = "already_applied" if verdict.action is Action.ALREADY_DONE else "applied"
     return ResultAnswer(status=status, job_state=verdict.job_state)
+
+
+def pdf_applied_event(result: CompileCompleted, applied: job_queries.AppliedPdf) -> PdfApplied:
+    """The ``document.pdf_applied.v1`` event of a result just applied."""
+    assert result.pdf is not None
+    return PdfApplied(
+        job_id=result.job_id,
+        document_id=result.document_id,
+        tenant_id=applied.tenant_id,
+        revision=result.revision,
+        pdf=result.pdf,
+        applied_at=applied.applied_at,
+        produced_at=applied.applied_at,
+    )
 
 
 async def apply_result(
@@ -67,7 +88,7 @@ async def apply_result(
         current_revision=result.revision,
         pdf_revision=None,
     )
-    if early.action in {Action.ALREADY_DONE, Action.ALREADY_STALE, Action.REFUSE}:
+    if early.action in {Action.ALREADY_DONE, Action.ALREADY_STALE, Action.CANCELLED, Action.REFUSE}:
         return _answer(early)
     if result.outcome is Outcome.SUCCEEDED:
         assert result.pdf is not None
@@ -87,7 +108,9 @@ async def apply_result(
             pdf_revision=document["pdf_revision"],
         )
         if verdict.action is Action.APPLY:
-            await job_queries.set_document_pdf(conn, result=result)
+            applied = await job_queries.set_document_pdf(conn, result=result)
+            # Same transaction: the event exists exactly when the PDF was applied.
+            await outbox.enqueue_event(conn, pdf_applied_event(result, applied))
         if verdict.action in {Action.APPLY, Action.MAKE_STALE, Action.RECORD}:
             await job_queries.record_result(conn, result=result, state=verdict.job_state)
     log.info(

@@ -1,4 +1,5 @@
-"""Retention: finished jobs older than the retention are pruned, never a document's latest."""
+"""Retention: finished jobs older than the retention are pruned, never a document's latest;
+document events older than the retention too (a stream resumes losslessly within it)."""
 
 import asyncio
 from datetime import timedelta
@@ -7,7 +8,7 @@ import asyncpg
 import structlog
 
 from texpipe_api import metrics
-from texpipe_api.db import outbox_queries
+from texpipe_api.db import event_queries, outbox_queries
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +31,11 @@ async def prune_once(pool: asyncpg.Pool, retention: timedelta) -> int:
             rows = await outbox_queries.prune_published(
                 conn, older_than=PUBLISHED_OUTBOX_KEPT, limit=BATCH
             )
+        if rows < BATCH:
+            break
+    while True:
+        async with pool.acquire() as conn:
+            rows = await event_queries.prune_events(conn, older_than=retention, limit=BATCH)
         if rows < BATCH:
             break
     metrics.JOBS_PRUNED.inc(total)

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.jobs import JobState
 from texpipe_contracts.v1 import Engine
 
 
@@ -22,16 +23,6 @@ class EngineSource(StrEnum):
     MAGIC_COMMENT = "magic_comment"
     LATEXMKRC = "latexmkrc"
     DEFAULT = "default"
-
-
-JobState = Literal["queued", "applied", "stale", "failed", "timed_out", "rejected", "dead"]
-FINAL_STATES: frozenset[str] = frozenset({"applied", "stale", "failed", "timed_out", "rejected"})
-"""States a job leaves no more by itself. ``dead`` is final for a client too (see is_final)."""
-
-
-def is_final(state: str) -> bool:
-    """Whether a long-poll should answer: the job will not change without outside help."""
-    return state in FINAL_STATES or state == "dead"
 
 
 class Base64File(BaseModel):
@@ -198,3 +189,44 @@ class PingAnswer(BaseModel):
     job_id: UUID
     stages: PingStages
     total_ms: int = Field(description="From the request's arrival to this answer.")
+
+
+class JobEventError(BaseModel):
+    """The first error of a job that did not produce a PDF (text from the log)."""
+
+    code: str
+    message: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+
+class JobEventPdf(BaseModel):
+    """The PDF an ``applied`` job made the document's."""
+
+    sha256: str
+    size: int
+    pages: int
+
+
+class JobEvent(BaseModel):
+    """``event: job`` of GET /v1/documents/{id}/events: a job of the document reached
+    ``state`` (``queued`` when it was made)."""
+
+    job_id: UUID
+    revision: int
+    state: JobState
+    at: datetime = Field(description="When the api recorded the change.")
+    error: JobEventError | None = Field(
+        default=None, description="failed, timed_out, rejected: the first error."
+    )
+    pdf: JobEventPdf | None = Field(default=None, description="applied: the new PDF.")
+    dead_reason: str | None = None
+
+
+class RevisionEvent(BaseModel):
+    """``event: revision`` of GET /v1/documents/{id}/events: a new revision was saved."""
+
+    revision: int
+    main: str
+    engine: Engine
+    at: datetime = Field(description="When the api recorded it.")

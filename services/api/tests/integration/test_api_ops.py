@@ -38,16 +38,29 @@ async def test_health_ready_metrics(client: Client, tenant_a: dict[str, str]) ->
     assert "texpipe_api_outbox_published_total" in metrics
 
 
-async def test_openapi_and_docs(client: Client) -> None:
+async def test_openapi_docs_and_the_page(client: Client) -> None:
     document = await (await client.get("/openapi.json")).json()
     assert document["openapi"] == "3.1.0"
     assert "/internal/v1/jobs/{job_id}/result" in document["paths"]
     assert "CompileCompleted" in document["components"]["schemas"]
-    page = await client.get("/docs")
-    text = await page.text()
-    assert page.content_type == "text/html"
-    assert "/v1/documents/{document_id}/compile" in text
-    assert "http" not in text.replace("/openapi.json", "")  # nothing fetched from elsewhere
+    for url, scripts in (("/docs", "/docs/docs.js"), ("/", "/page/page.js")):
+        page = await client.get(url)
+        text = await page.text()
+        assert page.content_type == "text/html"
+        assert "script-src 'self';" in page.headers["Content-Security-Policy"]
+        assert scripts in text
+        assert "<script>" not in text  # no inline script
+        assert "//" not in text.replace("<!--", "")  # nothing fetched from elsewhere
+    for url, kind in (
+        ("/docs/swagger-ui-bundle.js", "text/javascript"),
+        ("/docs/swagger-ui.css", "text/css"),
+        ("/page/page.js", "text/javascript"),
+    ):
+        asset = await client.get(url)
+        assert (asset.status, asset.content_type) == (200, kind), url
+        assert asset.headers["X-Content-Type-Options"] == "nosniff"
+    for url in ("/docs/../../etc/passwd", "/page/index.html", "/docs/swagger-ui.js.map"):
+        assert (await client.get(url)).status == 404, url
 
 
 async def test_retention_keeps_the_latest_and_unfinished_jobs(

@@ -130,7 +130,11 @@ async def test_fifty_concurrent_results_end_with_the_newest_revision(
     states = [
         (await (await client.get(f"/v1/jobs/{j}", headers=tenant_a)).json())["state"] for j in jobs
     ]
-    assert states == ["stale"] * 49 + ["applied"]
+    # Each new revision superseded the previous one's job unless it was published already; a
+    # result still reaching a superseded job is refused as stale and changes nothing.
+    assert states[-1] == "applied"
+    assert set(states[:-1]) <= {"stale", "superseded"}
+    assert states.count("superseded") >= 47, states
 
 
 async def test_pdf_must_be_in_storage_as_stated(

@@ -22,7 +22,8 @@ OK = Outcome.SUCCEEDED
         ("applied", OK, 2, 2, 2, Action.ALREADY_DONE, "applied"),  # redelivery
         ("failed", OK, 2, 2, None, Action.ALREADY_DONE, "failed"),
         ("stale", OK, 1, 2, 2, Action.ALREADY_STALE, "stale"),
-        ("cancelled", OK, 1, 1, None, Action.REFUSE, "cancelled"),
+        ("cancelled", OK, 1, 1, None, Action.CANCELLED, "cancelled"),  # the applier acks
+        ("cancelled", Outcome.FAILED, 1, 1, None, Action.CANCELLED, "cancelled"),
     ],
 )
 def test_decision(

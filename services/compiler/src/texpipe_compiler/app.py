@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -116,7 +117,9 @@ def create_app(settings: Settings) -> FastStream:
         reconnect_s=settings.amqp_reconnect_s,
     )
     faststream_logger = logging.getLogger("texpipe_compiler.faststream")
-    broker.include_router(build_router(topo, settings.compiler_concurrency))
+    # Names this process: its start markers in S3 and its own queue of cancels.
+    instance = uuid.uuid4().hex
+    broker.include_router(build_router(topo, settings.compiler_concurrency, instance))
 
     @contextlib.asynccontextmanager
     async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
@@ -163,7 +166,7 @@ def create_app(settings: Settings) -> FastStream:
             stack.push_async_callback(gate.close)
             consumer = CompileConsumer(
                 broker, topo, manager,
-                ledger=StartLedger(store), gate=gate,
+                ledger=StartLedger(store, instance), gate=gate,
                 deadline_s=settings.message_deadline_s, max_starts=settings.compile_max_starts,
                 concurrency=settings.compiler_concurrency,
             )  # fmt: skip

@@ -17,10 +17,14 @@ Every delivery is settled by the service kit's one policy (``texpipe_servicekit.
   delivery is held and the consumer paused until the dependency answers, then the request is
   handled again (a finished compile is then a cache hit);
 - anything else (a bug, or the message's deadline passing) rejects it with requeue: its start
-  marker stays, so it counts as a start that never finished.
+  marker stays, so it counts as a start that never finished;
+- a request whose job was cancelled (``compile.cancel_requested.v1``, heard on this process's
+  own queue) is not compiled, or its compile is stopped (the sandbox killed, the slot free at
+  once): it is acked with no result published.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from functools import partial
 from typing import Any, TypeVar
@@ -33,7 +37,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from texpipe_contracts.decoding import UndecodableMessageError, decode_message
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.topology import COMPILE_COMPLETED_V1, Topology
-from texpipe_contracts.v1 import CompileCompleted, CompileRequested
+from texpipe_contracts.v1 import CompileCancelRequested, CompileCompleted, CompileRequested
 from texpipe_servicekit.gate import DependencyGate, OutageError
 from texpipe_servicekit.rabbit import (
     dead_letter,
@@ -45,6 +49,7 @@ from texpipe_servicekit.rabbit import (
 from texpipe_servicekit.s3 import is_unreachable
 
 from texpipe_compiler import metrics
+from texpipe_compiler.cancels import RecentCancels
 from texpipe_compiler.compile_manager import CompileManager
 from texpipe_compiler.errors import InfrastructureError
 from texpipe_compiler.starts import StartLedger
@@ -103,6 +108,7 @@ class CompileConsumer:
         self._manager, self._ledger, self._gate = manager, ledger, gate
         self._deadline_s, self._max_starts = deadline_s, max_starts
         self._in_flight: dict[UUID, asyncio.Task[CompileCompleted | None]] = {}
+        self._cancels = RecentCancels()
         # Suspects (requests some compiler died on) take it as writers: alone.
         self._isolation = aiorwlock.RWLock()
         self._running = asyncio.Semaphore(concurrency)
@@ -127,9 +133,28 @@ class CompileConsumer:
                 work = partial(self._handle_request, msg, headers, request)
                 await settle(self._broker, msg, work, gate=self._gate, queue=queue)
 
+    def on_cancel(self, body: bytes) -> None:
+        """A ``compile.cancel_requested.v1``: remember it, and stop the job's compile if it
+        runs here. A body that is no such message is logged and dropped (it is a broadcast
+        copy on this process's own queue: there is no dead-letter path, and no job to fail)."""
+        try:
+            cancel = decode_message(body, CompileCancelRequested)
+        except UndecodableMessageError as exc:
+            log.error("cancel_undecodable", reason=exc.reason, code=exc.code.value)
+            return
+        self._cancels.add(cancel.job_id)
+        running = self._in_flight.get(cancel.job_id)
+        if running is not None and not running.done():
+            running.cancel()  # the sandbox is killed and the slot freed as the task unwinds
+            metrics.COMPILES_CANCELLED.inc()
+        log.info("cancel_received", job_id=str(cancel.job_id), running=running is not None)
+
     async def _handle_request(
         self, msg: RabbitMessage, headers: dict[str, Any], request: CompileRequested
     ) -> None:
+        if request.job_id in self._cancels:
+            log.info("compile_skipped_cancelled")
+            return
         try:
             async with asyncio.timeout(self._deadline_s):
                 result = await self._result_once(msg, headers, request)
@@ -158,7 +183,15 @@ class CompileConsumer:
             running.add_done_callback(partial(self._forget, request.job_id))
         else:
             log.info("compile_joined")
-        return await asyncio.shield(running)
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            stopped = running.cancelled() and request.job_id in self._cancels
+            if stopped and current is not None and not current.cancelling():
+                log.info("compile_stopped_cancelled")
+                return None  # the job is cancelled: nothing to publish, ack
+            raise
 
     def _forget(self, job_id: UUID, task: "asyncio.Task[CompileCompleted | None]") -> None:
         if self._in_flight.get(job_id) is task:
@@ -187,7 +220,15 @@ class CompileConsumer:
         # Marked only once it may run, so that a job waiting for its turn is never blamed.
         async with self._running:
             await _s3(self._ledger.mark(request.job_id))
-            result = await _compile_step(self._manager.compile(request))
+            try:
+                result = await _compile_step(self._manager.compile(request))
+            except asyncio.CancelledError:
+                if request.job_id in self._cancels:
+                    # Stopped on purpose: this start did not die. Best effort: a marker left
+                    # behind only counts against a job that is cancelled anyway.
+                    with contextlib.suppress(Exception):
+                        await self._ledger.finish(request.job_id)
+                raise
         await _s3(self._ledger.finish(request.job_id))
         return result
 

@@ -30,3 +30,7 @@ SANDBOX_CGROUPS = Gauge(
     "1 for the control-group interface compile jobs run under (v1, v2 or none).",
     ["version"],
 )
+COMPILES_CANCELLED = Counter(
+    "texpipe_compiles_cancelled_total",
+    "Compiles stopped because their job was cancelled (compile.cancel_requested.v1).",
+)

@@ -16,6 +16,7 @@ from botocore.exceptions import EndpointConnectionError
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from pamqp.commands import Basic
+from texpipe_compiler.cancels import RecentCancels
 from texpipe_compiler.compile_manager import CompileManager
 from texpipe_compiler.consumer import CompileConsumer
 from texpipe_compiler.errors import SandboxError
@@ -23,6 +24,7 @@ from texpipe_compiler.starts import PREFIX, StartLedger
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.topology import build_topology
 from texpipe_contracts.v1 import (
+    CompileCancelRequested,
     CompileCompleted,
     CompileErrorInfo,
     CompileRequested,
@@ -289,3 +291,53 @@ async def test_a_request_a_compiler_died_on_compiles_alone() -> None:
     assert manager.beside[suspect.job_id] == set()  # nothing compiled beside the suspect
     assert any(manager.beside[h.job_id] for h in healthy)  # healthy ones share (concurrency 2)
     assert s3.objects == {}
+
+
+def cancel_of(request: CompileRequested) -> bytes:
+    return (
+        CompileCancelRequested(
+            job_id=request.job_id, document_id=request.document_id, revision=request.revision
+        )
+        .model_dump_json()
+        .encode()
+    )
+
+
+async def test_a_cancel_stops_the_compile_and_acks_without_a_result() -> None:
+    broker, s3, manager = FakeBroker(ACK), FakeS3(), FakeManager(seconds=30)
+    consumer, gate = consumer_for(broker, manager, s3=s3, deadline_s=60)
+    message = FakeMessage(GOOD)
+    handling = asyncio.create_task(consumer.handle(cast("RabbitMessage", message)))
+    while manager.compiles == 0:
+        await asyncio.sleep(0.01)
+    consumer.on_cancel(cancel_of(REQUEST))
+    async with asyncio.timeout(2):
+        await handling
+    await gate.close()
+    assert message.settled == ["ack"]
+    assert broker.published == []
+    assert s3.objects == {}, "a stopped compile is no start that died"
+
+
+async def test_a_request_cancelled_before_it_arrives_is_skipped() -> None:
+    broker, manager = FakeBroker(ACK), FakeManager()
+    consumer, gate = consumer_for(broker, manager)
+    consumer.on_cancel(cancel_of(REQUEST))
+    consumer.on_cancel(b"not a cancel")  # logged and dropped
+    message = FakeMessage(GOOD)
+    await consumer.handle(cast("RabbitMessage", message))
+    await gate.close()
+    assert (message.settled, manager.compiles, broker.published) == (["ack"], 0, [])
+
+
+def test_recent_cancels_forget_the_oldest_past_their_capacity() -> None:
+    cancels = RecentCancels(capacity=2)
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for job in (first, second, third):
+        cancels.add(job)
+    assert (first in cancels, second in cancels, third in cancels, len(cancels)) == (
+        False,
+        True,
+        True,
+        2,
+    )

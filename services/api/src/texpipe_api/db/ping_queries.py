@@ -4,14 +4,17 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from asyncpg import Record
+from texpipe_contracts.jobs import JobState
 
 from texpipe_api.db.conn import Conn
 
+_QUEUED = JobState.QUEUED.value
+
 # At most a few documents per ping tenant (ping_rules.choose_document), each with its latest
 # revisions only (prune_revisions): these scans stay tiny.
-_DOCUMENTS = """
+_DOCUMENTS = f"""
 SELECT d.id,
-       EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = d.id AND j.state = 'queued'
+       EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = d.id AND j.state = '{_QUEUED}'
                AND j.created_at > now() - $2::interval) AS busy,
        coalesce((SELECT max(j.seq) FROM jobs j WHERE j.document_id = d.id), 0) AS last_seq
 FROM documents d
@@ -26,11 +29,11 @@ async def ping_documents(conn: Conn, tenant_id: UUID, *, busy_for: timedelta) ->
     return await conn.fetch(_DOCUMENTS, tenant_id, busy_for)
 
 
-_PRUNE_REVISIONS = """
+_PRUNE_REVISIONS = f"""
 DELETE FROM revisions r
 WHERE r.document_id = $1 AND r.revision <= $2
   AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.document_id = r.document_id
-                  AND j.revision = r.revision AND j.state = 'queued')
+                  AND j.revision = r.revision AND j.state = '{_QUEUED}')
 """
 
 

@@ -1,5 +1,6 @@
 """Helpers every view uses: bodies into models, path ids, JSON answers."""
 
+from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
 
@@ -45,4 +46,23 @@ def json_model(model: BaseModel, *, status: int = 200) -> web.Response:
     """``model`` as an application/json answer."""
     return web.Response(
         text=model.model_dump_json(), status=status, content_type="application/json"
+    )
+
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+"""The page's and the docs' own files, shipped inside the package."""
+_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+
+
+def static_file(path: Path, csp: str) -> web.FileResponse:
+    """A file shipped with a package, revalidated by ETag, under the policy ``csp``."""
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": f"{_TYPES[path.suffix]}; charset=utf-8",
+            "Content-Security-Policy": csp,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-cache",
+            "Referrer-Policy": "no-referrer",
+        },
     )

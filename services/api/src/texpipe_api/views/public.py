@@ -81,7 +81,6 @@ async def compile_document(request: web.Request) -> web.Response:
     row = await jobs.submit_compile(
         request.config_dict[keys.BATCHER],
         request.config_dict[keys.PG_POOL],
-        request.config_dict[keys.JOB_POLICY],
         tenant_of(request),
         document_id,
         key,
@@ -118,6 +117,15 @@ async def get_job(request: web.Request) -> web.Response:
             job_id,
             wait,
         )
+    return json_model(job)
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    """POST /v1/jobs/{job_id}/cancel"""
+    job_id = path_uuid(request, "job_id")
+    with structlog.contextvars.bound_contextvars(job_id=str(job_id)):
+        job = await jobs.cancel_job(request.config_dict[keys.PG_POOL], tenant_of(request), job_id)
+        log.info("job_cancelled", document_id=str(job.document_id))
     return json_model(job)
 
 

@@ -112,6 +112,12 @@ demo: up ## compile every document of both corpora through the api and print a t
 bench: up ## end-to-end latency against raw latexmk (the stack of 'make up'); see bench/README.md
 	$(PY) bench/e2e_latency.py --corpus ../shared/corpus --runs 20
 
+BENCH_EDIT_ARGS ?=
+
+.PHONY: bench-edit
+bench-edit: up ## edit-recompile latency against fresh and warm latexmk, and a burst's cost (BENCH_EDIT_ARGS=--quick); see bench/README.md
+	$(PY) bench/edit_recompile.py --corpus ../shared/corpus $(BENCH_EDIT_ARGS)
+
 .PHONY: images
 images: venv ## build the three images with podman from a local Debian base, then run-check them
 	bash scripts/images/build.sh

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import aiohttp
 import asyncpg
+from benchkit import percentile
 from faststream.rabbit import RabbitBroker
 from texpipe_contracts.topology import build_topology
 from texpipe_servicekit.rabbit import declare_topology
@@ -56,12 +57,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (nearest rank) of ``values``."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
 async def load(

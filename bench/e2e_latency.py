@@ -3,51 +3,35 @@
 For ``hello`` and ``article`` of the corpus, each round runs raw ``latexmk`` on a fresh copy
 of the project, then the same document through texpipe: a new revision (so no cache can
 answer), ``POST /v1/documents/{id}/compile``, and the long-poll until the job is final; then an
-unchanged resubmit of that revision. Run against the stack of ``make up`` (``make bench``).
+unchanged resubmit of that revision. Run against the stack of ``make up`` (``make bench``), or
+any other: ``TEXPIPE_API_URL`` and ``TEXPIPE_TOKEN`` in the environment win over ``.texpipe/env``.
 
     .venv/bin/python bench/e2e_latency.py [--runs 20] [--corpus ../shared/corpus]
 """
 
 import argparse
 import asyncio
-import json
-import shutil
 import statistics
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from texpipe_contracts.jobs import FINAL_STATES, JobState
-
-LATEXMK = ["latexmk", "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "main.tex"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (nearest rank) of ``values``."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+from benchkit import (
+    api_session,
+    latexmk_fresh_copy,
+    project_files,
+    stack_from_env,
+    summary,
+    until_final,
+    write_results,
+)
+from texpipe_contracts.jobs import JobState
 
 
 def raw_latexmk(project: Path) -> float:
     """Seconds for latexmk on a fresh copy of ``project``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp) / "p"
-        shutil.copytree(project, work)
-        started = time.perf_counter()
-        subprocess.run(LATEXMK, cwd=work, check=True, capture_output=True, stdin=subprocess.DEVNULL)
-        return time.perf_counter() - started
-
-
-async def until_final(http: aiohttp.ClientSession, job_id: str) -> dict[str, Any]:
-    """Long-poll until the job is final."""
-    while True:
-        async with http.get(f"/v1/jobs/{job_id}", params={"wait": "60"}) as response:
-            job: dict[str, Any] = await response.json()
-        if job["state"] in FINAL_STATES:
-            return job
+    return latexmk_fresh_copy(project).wall_s
 
 
 async def compile_and_wait(http: aiohttp.ClientSession, document_id: str) -> tuple[float, str]:
@@ -62,11 +46,7 @@ async def compile_and_wait(http: aiohttp.ClientSession, document_id: str) -> tup
 
 def files_of(project: Path, round_no: int) -> dict[str, str]:
     """The project's files, main.tex made unique for this round so that nothing is cached."""
-    files = {
-        p.relative_to(project).as_posix(): p.read_text()
-        for p in sorted(project.rglob("*"))
-        if p.is_file()
-    }
+    files = project_files(project)
     files["main.tex"] += f"\n% bench round {round_no} {time.time_ns()}\n"
     return files
 
@@ -93,12 +73,6 @@ async def bench_document(http: aiohttp.ClientSession, project: Path, runs: int) 
             e2e.append(e2e_s)
             resubmit.append(again_s)
 
-    def summary(values: list[float]) -> dict[str, float]:
-        return {
-            "p50_ms": statistics.median(values) * 1000,
-            "p99_ms": percentile(values, 0.99) * 1000,
-        }
-
     overhead = [t - r for t, r in zip(e2e, raw, strict=True)]
     return {
         "runs": runs,
@@ -112,11 +86,7 @@ async def bench_document(http: aiohttp.ClientSession, project: Path, runs: int) 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """Run every document's benchmark against the running stack."""
-    env = dict(
-        line.split("=", 1) for line in Path(".texpipe/env").read_text().splitlines() if "=" in line
-    )
-    headers = {"Authorization": f"Bearer {env['TEXPIPE_TOKEN']}"}
-    async with aiohttp.ClientSession(env["TEXPIPE_API_URL"], headers=headers) as http:
+    async with api_session(stack_from_env()) as http:
         return {
             name: await bench_document(http, args.corpus / name, args.runs)
             for name in ("hello", "article")
@@ -143,10 +113,7 @@ def main() -> None:
             f" {r['unchanged_resubmit']['p50_ms']:13.1f} {r['unchanged_resubmit']['p99_ms']:8.1f}"
         )
     print("(milliseconds; resubmit target 15 ms at p50)")
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "e2e_latency.json").write_text(json.dumps(results, indent=2))
-    print(f"wrote {out / 'e2e_latency.json'}")
+    print(f"wrote {write_results('e2e_latency', results)}")
 
 
 if __name__ == "__main__":

@@ -273,9 +273,16 @@ def main() -> None:
         )
         env_file = Path(".texpipe/env")
         env_file.parent.mkdir(exist_ok=True)
-        env_file.write_text(f"TEXPIPE_API_URL={state.api_url}\nTEXPIPE_TOKEN={token}\n")
+        metrics = state.health_urls["compiler"].removesuffix("/health") + "/metrics"
+        env_file.write_text(
+            f"TEXPIPE_API_URL={state.api_url}\nTEXPIPE_TOKEN={token}\n"
+            f"TEXPIPE_COMPILER_METRICS_URL={metrics}\n"
+        )
         env_file.chmod(0o600)
-        say(f"wrote {env_file} (TEXPIPE_API_URL, TEXPIPE_TOKEN for tenant 'demo')")
+        say(
+            f"wrote {env_file} (TEXPIPE_API_URL, TEXPIPE_TOKEN for tenant 'demo',"
+            " TEXPIPE_COMPILER_METRICS_URL for the benchmarks)"
+        )
     elif args.command == "down":
         down(run_dir)
     else:

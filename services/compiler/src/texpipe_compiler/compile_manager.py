@@ -155,6 +155,7 @@ class CompileManager:
             "compile_started", engine=request.engine.value, uid=uid, timeout_s=timeout_s,
             seeded=bool(start and start.seed), with_format=bool(start and start.fmt),
         )  # fmt: skip
+        metrics.COMPILES_STARTED.labels(engine=request.engine.value).inc()
         try:
             async with asyncio.timeout(timeout_s) as deadline:
                 run = await self._runner.compile(

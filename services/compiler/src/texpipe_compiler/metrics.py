@@ -13,6 +13,17 @@ CACHE_HITS = Counter(
     "Compile requests answered from outputs already in S3, without running TeX.",
     ["engine"],
 )
+COMPILES_STARTED = Counter(
+    "texpipe_compiles_started_total",
+    "Compile requests whose sources were accepted and whose sandbox was started"
+    " (not cache hits, not rejected bundles).",
+    ["engine"],
+)
+SANDBOX_CPU = Counter(
+    "texpipe_sandbox_cpu_seconds_total",
+    "User + system CPU seconds of the sandboxes' processes (TeX, BibTeX/Biber, makeindex, the"
+    " driver), read from /proc just before each sandbox is killed.",
+)
 IN_FLIGHT = Gauge("texpipe_compiles_in_flight", "Compile requests being handled right now.")
 SANDBOX_CGROUPS = Gauge(
     "texpipe_sandbox_cgroups",

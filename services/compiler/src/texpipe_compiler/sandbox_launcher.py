@@ -13,8 +13,9 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from importlib import resources
+from pathlib import Path
 
-from texpipe_compiler import cgroups, sandbox
+from texpipe_compiler import cgroups, metrics, sandbox
 from texpipe_compiler.errors import SandboxError
 from texpipe_compiler.sandbox_session import SandboxSession
 
@@ -114,12 +115,43 @@ class SandboxLauncher:
             yield session
         finally:
             os.close(info_read)
-            await _kill(process, child_pid)
+            try:
+                if child_pid is not None and process.returncode is None:  # pid 1 still ours
+                    metrics.SANDBOX_CPU.inc(tree_cpu_seconds(child_pid))
+            finally:
+                await _kill(process, child_pid)
             for transport in pipes:
                 transport.close()
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drain
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and all its descendants so far, from ``/proc``.
+
+    Each process adds its own time and that of the children it has reaped (``stat`` fields
+    14-17, clock ticks); living children are walked through ``task/*/children``. A process
+    that ends meanwhile is skipped. Why not ``getrusage(RUSAGE_CHILDREN)`` in the compiler:
+    bwrap's monitor exits on its init's exit-code event without reaping that init, so a
+    sandbox's CPU never reaches the compiler (measured: 0.0 s for a 1 s loop in bwrap).
+    """
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        proc = Path(f"/proc/{current}")
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            children = [
+                int(child)
+                for task in (proc / "task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]
+        except (OSError, IndexError, ValueError):
+            continue
+        total += sum(int(f) for f in fields[11:15])
+        stack += children
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def _connect(

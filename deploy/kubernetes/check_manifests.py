@@ -211,8 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         except RenderError as error:
             problems.append(f"{overlay}: kustomize: {error}")
             continue
-        for obj in objects:
-            problems += [f"{overlay}: {label(obj)}: {e}" for e in schema_errors(obj, validators)]
+        invalid = [
+            f"{overlay}: {label(obj)}: {e}"
+            for obj in objects
+            for e in schema_errors(obj, validators)
+        ]
+        problems += invalid
+        if invalid:  # the rules read the objects' fields and assume the schemas' shapes
+            continue
         problems += [f"{overlay}: {e}" for e in rule_errors(objects, production="prod" in overlay)]
         if not problems:
             kinds = len({(o["apiVersion"], o["kind"]) for o in objects})

@@ -47,7 +47,7 @@ def program_name(pid: int) -> str:
     """``texpipe_api`` for ``python -m texpipe_api``, else the executable's base name."""
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     words = [w.decode(errors="replace") for w in argv if w]
-    if "-m" in words[:-1]:
+    if words and Path(words[0]).name.startswith("python") and "-m" in words[:-1]:
         return words[words.index("-m") + 1]
     return Path(words[0]).name if words else "?"
 

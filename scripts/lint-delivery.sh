@@ -9,7 +9,8 @@
 #   Kubernetes   both overlays rendered (kubectl kustomize) and every object validated offline:
 #                built-in kinds with kubernetes-validate, KEDA/RabbitMQ custom resources against
 #                deploy/kubernetes/schemas, texpipe's rules; the copies of the broker definitions
-#                and the dev broker user kept equal to their sources
+#                and the dev broker user kept equal to their sources; the compiler's metrics
+#                agent config (promtool check config --agent)
 #   scripts      shellcheck
 # promtool comes from Debian's prometheus package, unpacked into .tools/bin on first use.
 set -euo pipefail
@@ -54,6 +55,8 @@ check "kubernetes definitions copy" "$bin/python" infra/rabbitmq/gen_definitions
 check "kubernetes dev users copy" cmp compose/rabbitmq/dev-users.json \
   deploy/kubernetes/overlays/dev/rabbitmq-dev-users.json
 check "kubernetes manifests" "$bin/python" deploy/kubernetes/check_manifests.py
+check "compiler metrics agent config" "$promtool" check config --agent \
+  deploy/kubernetes/components/compiler-metrics-push/agent.yml
 check "shellcheck" "$bin/shellcheck" "${shell_scripts[@]}"
 
 if ((${#failed[@]})); then

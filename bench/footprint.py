@@ -7,6 +7,8 @@ by its executable, e.g. ``pdflatex``, ``bwrap``, ``weed``):
 - ``processes``: the most processes of that program alive at one sample;
 - ``peak_rss_mib``: the highest sum of their resident set sizes at one sample (RSS counts shared
   pages in each process, so this errs high; a sandbox's tmpfs is not in it);
+- ``tree_cpu_s`` (whole run): user + system seconds of every process of the tree, exactly
+  (this process is their subreaper and reaps them all);
 - ``cpu_s``: user + system seconds of those processes at their last sample, and
   ``children_cpu_s``: what their reaped children used (for ``texpipe_compiler``, its
   sandboxes and TeX), read from /proc/PID/stat.
@@ -19,8 +21,10 @@ goes to stderr, and as JSON to bench/results/footprint-<time>.json.
 """
 
 import argparse
+import ctypes
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -31,6 +35,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of the tree become our children (bubblewrap leaves its sandbox's pid 1 to be
+    reaped by others), so that their CPU time reaches ``tree_cpu_s`` when we reap them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def reap_all() -> None:
+    """Wait for every remaining descendant reparented to us."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
 
 
 @dataclass
@@ -103,6 +125,7 @@ def main() -> int:
         parser.error("no command")
     programs: dict[str, Program] = {}
     cpu: dict[int, tuple[str, float, float]] = {}
+    become_subreaper()
     process = subprocess.Popen(command)
     done = threading.Event()
 
@@ -116,6 +139,8 @@ def main() -> int:
     status = process.wait()
     done.set()
     watcher.join()
+    reap_all()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     for name, own, children in cpu.values():
         program = programs[name]
         program.cpu_s = round(program.cpu_s + own, 2)
@@ -123,6 +148,7 @@ def main() -> int:
     report = {
         "command": command,
         "seconds": round(time.perf_counter() - started, 1),
+        "tree_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "cpus": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "programs": {n: asdict(p) for n, p in sorted(programs.items())},
@@ -136,6 +162,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"footprint-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"CPU of the whole tree: {report['tree_cpu_s']} s", file=sys.stderr)
     print(f"written: {path.relative_to(ROOT)}", file=sys.stderr)
     return status
 

@@ -11,6 +11,11 @@ Starts its own SeaweedFS and a compiler process with 2 slots on a fresh broker n
   ``compile.completed`` received.
 
     .venv/bin/python bench/compiler_throughput.py [--rounds 3] [--hits 50]
+    .venv/bin/python bench/compiler_throughput.py --documents hello --copies 20 --no-latexmk
+
+``--documents`` keeps only the documents named, ``--copies N`` sends each N times per round
+(fresh sources each time), ``--no-latexmk`` skips the comparison: the capacity figures of
+docs/scaling.md (compiles per second of one document size). Message sizes are reported too.
 
 Prints a table and writes bench/results/compiler_throughput-<time>.json.
 """
@@ -62,6 +67,13 @@ def fresh_files(folder: Path) -> dict[str, bytes]:
     return files
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process and of the children it has reaped: for the
+    compiler, its own work and its sandboxes' (TeX, BibTeX, ...)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def tar_of(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -78,6 +90,8 @@ class Client:
     def __init__(self, url: str, topology: Topology, store: S3Store) -> None:
         self.url, self.topology, self.store = url, topology, store
         self.waiting: dict[str, asyncio.Future[tuple[float, CompileCompleted]]] = {}
+        self.request_bytes: list[int] = []
+        self.result_bytes: list[int] = []
 
     async def __aenter__(self) -> "Client":
         self.connection = await aio_pika.connect(self.url)
@@ -93,6 +107,7 @@ class Client:
     async def on_result(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         received = time.perf_counter()
         result = CompileCompleted.model_validate_json(message.body)
+        self.result_bytes.append(len(message.body))
         future = self.waiting.get(str(result.job_id))
         if future is not None and not future.done():
             future.set_result((received, result))
@@ -111,10 +126,12 @@ class Client:
         )
         future = asyncio.get_running_loop().create_future()
         self.waiting[str(request.job_id)] = future
+        body = request.model_dump_json().encode()
+        self.request_bytes.append(len(body))
         sent = time.perf_counter()
         await self.exchange.publish(
             aio_pika.Message(
-                request.model_dump_json().encode(),
+                body,
                 correlation_id=request.correlation_id,
                 message_id=str(request.message_id),
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
@@ -125,12 +142,14 @@ class Client:
 
 
 async def service_round(
-    client: Client, docs: dict[str, dict[str, Any]], corpus: Path
+    client: Client, docs: dict[str, dict[str, Any]], corpus: Path, copies: int = 1
 ) -> tuple[float, list[str]]:
-    """Seconds for the whole corpus through the service, and the outcomes."""
+    """Seconds for the whole corpus (each document ``copies`` times) through the service, and
+    the outcomes."""
     sources = [
         (await client.upload(fresh_files(corpus / name)), Engine(spec["engine"]))
         for name, spec in docs.items()
+        for _ in range(copies)
     ]
     started = time.perf_counter()
     pending = [await client.publish(source, engine) for source, engine in sources]
@@ -182,7 +201,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     docs = {
         name: spec
         for name, spec in json.loads((corpus / "manifest.json").read_text())["documents"].items()
-        if name != "slow-loop"
+        if name != "slow-loop" and (not args.documents or name in args.documents.split(","))
     }
     amqp_url = os.environ.get("TEXPIPE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     topology = build_topology("bench" + secrets.token_hex(4))
@@ -230,29 +249,44 @@ async def measure(
         async with open_s3_store(settings) as store, Client(amqp_url, topology, store) as client:
             # Warm both sides once (font caches, page cache), unmeasured.
             await service_round(client, docs, corpus)
-            latexmk_round(docs, corpus)
+            if not args.no_latexmk:
+                latexmk_round(docs, corpus)
             service_s, latexmk_s, outcomes = [], [], []
+            client.request_bytes.clear()
+            client.result_bytes.clear()
+            assert compiler.process is not None
+            cpu_before = cpu_seconds(compiler.process.pid)
             for _ in range(args.rounds):
-                seconds, outcome = await service_round(client, docs, corpus)
+                seconds, outcome = await service_round(client, docs, corpus, args.copies)
                 service_s.append(seconds)
                 outcomes.append(outcome)
-                latexmk_s.append(latexmk_round(docs, corpus))
-            hits = await cache_hits(client, args.hits, corpus)
-    service_median, latexmk_median = statistics.median(service_s), statistics.median(latexmk_s)
-    ordered = sorted(hits)
+                if not args.no_latexmk:
+                    latexmk_s.append(latexmk_round(docs, corpus))
+            compiler_cpu_s = cpu_seconds(compiler.process.pid) - cpu_before
+            sizes = {"request": sorted(client.request_bytes), "result": sorted(client.result_bytes)}
+            hits = await cache_hits(client, args.hits, corpus) if args.hits else []
+    compiles = len(docs) * args.copies
+    service_median = statistics.median(service_s)
+    latexmk_median = statistics.median(latexmk_s) if latexmk_s else float("nan")
+    ordered = sorted(hits) or [float("nan")]
     return {
         "documents": sorted(docs),
+        "copies": args.copies,
         "slots": SLOTS,
         "rounds": args.rounds,
         "service_seconds": service_s,
         "latexmk_xargs_p2_seconds": latexmk_s,
-        "service_docs_per_s": len(docs) / service_median,
+        "service_docs_per_s": compiles / service_median,
         "latexmk_docs_per_s": len(docs) / latexmk_median,
-        "throughput_ratio": latexmk_median / service_median,
+        "throughput_ratio": latexmk_median * args.copies / service_median,
         "outcomes": outcomes[0],
+        "compiler_cpu_s_per_compile": compiler_cpu_s / (compiles * args.rounds),
+        "message_bytes": {
+            kind: {"median": statistics.median(v), "max": v[-1]} for kind, v in sizes.items() if v
+        },
         "cache_hit_ms": {
             "count": len(hits),
-            "median": 1000 * statistics.median(hits),
+            "median": 1000 * statistics.median(ordered),
             "p95": 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
             "max": 1000 * ordered[-1],
         },
@@ -265,15 +299,25 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hits", type=int, default=50)
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--documents", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--copies", type=int, default=1, help="each document N times per round")
+    parser.add_argument("--no-latexmk", action="store_true", help="skip the latexmk comparison")
     args = parser.parse_args()
     if shutil.which("latexmk") is None:
         print("latexmk not found", file=sys.stderr)
         return 1
     report = asyncio.run(run(args))
     service_median = statistics.median(report["service_seconds"])
-    latexmk_median = statistics.median(report["latexmk_xargs_p2_seconds"])
+    latexmk_median = statistics.median(report["latexmk_xargs_p2_seconds"] or [float("nan")])
     hit = report["cache_hit_ms"]
-    print(f"documents per round: {len(report['documents'])}, slots: {SLOTS}, rounds: {args.rounds}")
+    print(
+        f"documents per round: {len(report['documents'])} x {args.copies}, slots: {SLOTS},"
+        f" rounds: {args.rounds}, message bytes: {report['message_bytes']}"
+    )
+    print(
+        f"compiler CPU per compile (service + sandboxes): "
+        f"{report['compiler_cpu_s_per_compile']:.3f} s"
+    )
     print(f"{'':24}{'median s':>10}{'docs/s':>10}")
     print(f"{'service, 2 slots':24}{service_median:>10.2f}{report['service_docs_per_s']:>10.2f}")
     print(f"{'xargs -P2 latexmk':24}{latexmk_median:>10.2f}{report['latexmk_docs_per_s']:>10.2f}")

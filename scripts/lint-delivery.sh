@@ -6,6 +6,11 @@
 #   RabbitMQ     definitions.json regenerated from the contracts' topology and compared; the
 #                definitions and metric-name tests (infra/tests)
 #   Prometheus   promtool check config (rules included), promtool test rules, dashboard PromQL
+#   Kubernetes   both overlays rendered (kubectl kustomize) and every object validated offline:
+#                built-in kinds with kubernetes-validate, KEDA/RabbitMQ custom resources against
+#                deploy/kubernetes/schemas, texpipe's rules; the copies of the broker definitions
+#                and the dev broker user kept equal to their sources; the compiler's metrics
+#                agent config (promtool check config --agent)
 #   scripts      shellcheck
 # promtool comes from Debian's prometheus package, unpacked into .tools/bin on first use.
 set -euo pipefail
@@ -45,6 +50,13 @@ check "infra tests" "$bin/pytest" -q -p no:cacheprovider infra/tests
 check "promtool check config" "$promtool" check config infra/prometheus/prometheus.yml
 check "promtool test rules" "$promtool" test rules infra/prometheus/alerts_test.yml
 check "dashboard PromQL" "$bin/python" infra/grafana/check_dashboard.py "$promtool"
+check "kubernetes definitions copy" "$bin/python" infra/rabbitmq/gen_definitions.py --check \
+  -o deploy/kubernetes/base/rabbitmq/definitions.json
+check "kubernetes dev users copy" cmp compose/rabbitmq/dev-users.json \
+  deploy/kubernetes/overlays/dev/rabbitmq-dev-users.json
+check "kubernetes manifests" "$bin/python" deploy/kubernetes/check_manifests.py
+check "compiler metrics agent config" "$promtool" check config --agent \
+  deploy/kubernetes/components/compiler-metrics-push/agent.yml
 check "shellcheck" "$bin/shellcheck" "${shell_scripts[@]}"
 
 if ((${#failed[@]})); then

@@ -10,6 +10,8 @@ Usage::
     python infra/rabbitmq/gen_definitions.py            # rewrite definitions.json
     python infra/rabbitmq/gen_definitions.py --check    # exit 1 when the file is stale
     python infra/rabbitmq/gen_definitions.py --namespace staging -o /tmp/staging.json
+    python infra/rabbitmq/gen_definitions.py -o deploy/kubernetes/base/rabbitmq/definitions.json
+                                                          # the copy Kubernetes' kustomize reads
 
 The file holds no users and no secrets: credentials come from the environment of each
 deployment (compose/rabbitmq/ adds a development user for the dev stack only).
@@ -121,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.output.read_text() if args.output.exists() else ""
         if current != text:
+            where = "" if args.output == DEFAULT_OUTPUT else f" -o {args.output}"
             print(
                 f"{args.output} does not match texpipe_contracts.topology; "
-                "run: .venv/bin/python infra/rabbitmq/gen_definitions.py",
+                f"run: .venv/bin/python infra/rabbitmq/gen_definitions.py{where}",
                 file=sys.stderr,
             )
             return 1

@@ -25,15 +25,12 @@ import asyncio
 import json
 import os
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import aiohttp
 import asyncpg
 from benchkit import Deployment, cpu_seconds, percentile, queue_depth, throwaway_deployment
-from texpipe_testing.processes import ServiceProcess
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 
@@ -143,14 +140,8 @@ async def count_jobs(dsn: str) -> int:
 
 
 async def run(args: argparse.Namespace, deployment: Deployment) -> dict[str, object]:
-    env, base, token, dsn = deployment.env, deployment.api_url, deployment.token, deployment.dsn
-    logs = Path(tempfile.mkdtemp(prefix="texpipe-bench-"))
-    apis = [
-        ServiceProcess(
-            "texpipe_api", env=env, log_path=logs / f"api{i}.log", health_url=f"{base}/health"
-        ).start()
-        for i in range(args.processes)
-    ]
+    base, token, dsn = deployment.api_url, deployment.token, deployment.dsn
+    apis = [deployment.api(f"api{i}").start() for i in range(args.processes)]
     try:
         warm = min(2000, args.requests)
         documents = await create_documents(base, token, dsn, warm + args.requests)

@@ -33,7 +33,7 @@ from texpipe_testing.plugin import (
     env_for_servers,
     fresh_database,
 )
-from texpipe_testing.processes import migrate_and_sign_in
+from texpipe_testing.processes import ServiceProcess, migrate_and_sign_in
 from texpipe_testing.seaweed import seaweedfs
 from texpipe_testing.servers import free_port
 
@@ -72,13 +72,25 @@ class Stack:
 @dataclass(frozen=True)
 class Deployment:
     """A throwaway deployment: the api's environment (its port in ``TEXPIPE_API_PORT``), its
-    base URL, a tenant token, the database URL and the compile queue's name."""
+    base URL, a tenant token, the database URL, the compile queue's name and a folder for the
+    api processes' logs."""
 
     env: dict[str, str]
     api_url: str
     token: str
     dsn: str
     compile_queue: str
+    logs: Path
+
+    def api(self, name: str, **env: str) -> ServiceProcess:
+        """An api process (not started) on the deployment's port, ``env`` over its
+        environment, logging to ``logs/NAME.log``; healthy once ``/health`` answers."""
+        return ServiceProcess(
+            "texpipe_api",
+            env={**self.env, **env},
+            log_path=self.logs / f"{name}.log",
+            health_url=f"{self.api_url}/health",
+        )
 
 
 @asynccontextmanager
@@ -106,8 +118,9 @@ async def throwaway_deployment() -> AsyncIterator[Deployment]:
                     "TEXPIPE_API_REUSE_PORT": "true",
                 }
                 token = migrate_and_sign_in(env, "bench")
+                logs = Path(tempfile.mkdtemp(prefix="texpipe-bench-"))
                 yield Deployment(
-                    env, f"http://127.0.0.1:{port}", token, dsn, topology.compile_queue.name
+                    env, f"http://127.0.0.1:{port}", token, dsn, topology.compile_queue.name, logs
                 )
     finally:
         await delete_topology(AMQP_URL, topology)

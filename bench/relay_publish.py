@@ -23,15 +23,12 @@ import argparse
 import asyncio
 import json
 import os
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 
 import aiohttp
 import asyncpg
 from benchkit import Deployment, cpu_seconds, queue_depth, throwaway_deployment
-from texpipe_testing.processes import ServiceProcess
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello %d\n\\end{document}\n"
 
@@ -76,18 +73,10 @@ async def drained(conn: asyncpg.Connection, timeout: float) -> datetime:
 
 
 async def run(args: argparse.Namespace, deployment: Deployment) -> dict[str, object]:
-    env, base, token = deployment.env, deployment.api_url, deployment.token
-    logs = Path(tempfile.mkdtemp(prefix="texpipe-bench-"))
-    quiet = {**env, "TEXPIPE_RELAY_ENABLED": "false"}
-    with ServiceProcess("texpipe_api", env=quiet, log_path=logs / "setup.log",
-                        health_url=f"{base}/health"):  # fmt: skip
+    base, token = deployment.api_url, deployment.token
+    with deployment.api("setup", TEXPIPE_RELAY_ENABLED="false"):
         await make_jobs(base, token, args.documents)
-    apis = [
-        ServiceProcess(
-            "texpipe_api", env=env, log_path=logs / f"api{i}.log", health_url=f"{base}/health"
-        ).start()
-        for i in range(args.processes)
-    ]
+    apis = [deployment.api(f"api{i}").start() for i in range(args.processes)]
     conn = await asyncpg.connect(deployment.dsn)
     try:
         await drained(conn, timeout=120)  # the first jobs' rows

@@ -24,39 +24,15 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import aio_pika
 import aiohttp
 import asyncpg
-from benchkit import percentile
-from faststream.rabbit import RabbitBroker
-from texpipe_contracts.topology import build_topology
-from texpipe_servicekit.rabbit import declare_topology
-from texpipe_testing.plugin import delete_topology
-from texpipe_testing.processes import ServiceProcess
-from texpipe_testing.seaweed import seaweedfs
-from texpipe_testing.servers import free_port
+from benchkit import Deployment, cpu_seconds, percentile, queue_depth, throwaway_deployment
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
-AMQP_URL = os.environ.get("TEXPIPE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-POSTGRES_URL = os.environ.get(
-    "TEXPIPE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def load(
@@ -163,34 +139,9 @@ async def count_jobs(dsn: str) -> int:
         await conn.close()
 
 
-async def queue_depth(name: str) -> int:
-    connection = await aio_pika.connect(AMQP_URL)
-    async with connection:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(name, passive=True)
-        return queue.declaration_result.message_count or 0
-
-
-async def run(
-    args: argparse.Namespace, env: dict[str, str], dsn: str, queue: str
-) -> dict[str, object]:
-    port = int(env["TEXPIPE_API_PORT"])
-    base = f"http://127.0.0.1:{port}"
-    subprocess.run([sys.executable, "-m", "texpipe_api", "migrate"], env=env, check=True)
-    token = subprocess.run(
-        [sys.executable, "-m", "texpipe_api", "create-token", "--tenant", "bench"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    logs = Path(tempfile.mkdtemp(prefix="texpipe-bench-"))
-    apis = [
-        ServiceProcess(
-            "texpipe_api", env=env, log_path=logs / f"api{i}.log", health_url=f"{base}/health"
-        ).start()
-        for i in range(args.processes)
-    ]
+async def run(args: argparse.Namespace, deployment: Deployment) -> dict[str, object]:
+    base, token, dsn = deployment.api_url, deployment.token, deployment.dsn
+    apis = [deployment.api(f"api{i}").start() for i in range(args.processes)]
     try:
         warm = min(2000, args.requests)
         documents = await create_documents(base, token, dsn, warm + args.requests)
@@ -216,7 +167,7 @@ async def run(
         )
         drain_s = await wait_drained(dsn, timeout=120)
         total_jobs = await count_jobs(dsn)
-        depth = await queue_depth(queue)
+        depth = await queue_depth(deployment.compile_queue)
         # Joins: the same documents again; each request joins its document's queued job.
         cpu_before = api_cpu()
         joined_s, join_latencies, joined, join_failures = await load(
@@ -255,37 +206,8 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--processes", type=int, default=1, help="api processes (one port)")
     args = parser.parse_args()
-
-    namespace = "bench" + secrets.token_hex(4)
-    topology = build_topology(namespace)
-    async with RabbitBroker(AMQP_URL, logger=None) as broker:
-        await broker.connect()
-        await declare_topology(broker, topology)
-    database = "texpipe_bench_" + secrets.token_hex(4)
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    dsn = urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{database}"))
-    try:
-        with seaweedfs(bucket="bench") as s3:
-            env = {
-                **os.environ,
-                "TEXPIPE_AMQP_URL": AMQP_URL,
-                "TEXPIPE_NAMESPACE": namespace,
-                "TEXPIPE_DATABASE_URL": dsn,
-                "TEXPIPE_S3_ENDPOINT_URL": s3.endpoint_url,
-                "TEXPIPE_S3_BUCKET": s3.bucket,
-                "TEXPIPE_S3_ACCESS_KEY": s3.access_key,
-                "TEXPIPE_S3_SECRET_KEY": s3.secret_key,
-                "TEXPIPE_SERVICE_TOKEN": secrets.token_hex(16),
-                "TEXPIPE_API_PORT": str(free_port()),
-                "TEXPIPE_LOG_LEVEL": "WARNING",
-                "TEXPIPE_API_REUSE_PORT": "true",
-            }
-            report = await run(args, env, dsn, topology.compile_queue.name)
-    finally:
-        await delete_topology(AMQP_URL, topology)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
+    async with throwaway_deployment() as deployment:
+        report = await run(args, deployment)
     print(json.dumps(report, indent=2))
 
 

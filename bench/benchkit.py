@@ -1,4 +1,5 @@
-"""What the benchmarks share: reaching a running stack, statistics, latexmk, tables, results.
+"""What the benchmarks share: reaching a running stack, a throwaway deployment of their own,
+statistics, latexmk, tables, results.
 
 Imported by the scripts beside it (``python bench/NAME.py`` puts this folder on ``sys.path``).
 """
@@ -6,24 +7,43 @@ Imported by the scripts beside it (``python bench/NAME.py`` puts this folder on 
 import json
 import os
 import resource
+import secrets
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import aiohttp
+from faststream.rabbit import RabbitBroker
 from prometheus_client.parser import text_string_to_metric_families
 from texpipe_contracts.jobs import FINAL_STATES
+from texpipe_contracts.topology import build_topology
+from texpipe_servicekit.rabbit import declare_topology
+from texpipe_testing.plugin import (
+    DEFAULT_AMQP_URL,
+    DEFAULT_POSTGRES_URL,
+    delete_topology,
+    env_for_servers,
+    fresh_database,
+)
+from texpipe_testing.processes import ServiceProcess, migrate_and_sign_in
+from texpipe_testing.seaweed import seaweedfs
+from texpipe_testing.servers import free_port
 
 LATEXMK = ["latexmk", "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "main.tex"]
 """Raw latexmk as the benchmarks run it: pdflatex, no rc files, stop at the first error."""
 STACK_ENV_FILE = Path(".texpipe/env")
 RESULTS = Path("bench/results")
+AMQP_URL = os.environ.get("TEXPIPE_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+POSTGRES_URL = os.environ.get("TEXPIPE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+"""The servers a throwaway deployment uses: the tests' (and their defaults)."""
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -47,6 +67,81 @@ class Stack:
     api_url: str
     token: str
     compiler_metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A throwaway deployment: the api's environment (its port in ``TEXPIPE_API_PORT``), its
+    base URL, a tenant token, the database URL, the compile queue's name and a folder for the
+    api processes' logs."""
+
+    env: dict[str, str]
+    api_url: str
+    token: str
+    dsn: str
+    compile_queue: str
+    logs: Path
+
+    def api(self, name: str, **env: str) -> ServiceProcess:
+        """An api process (not started) on the deployment's port, ``env`` over its
+        environment, logging to ``logs/NAME.log``; healthy once ``/health`` answers."""
+        return ServiceProcess(
+            "texpipe_api",
+            env={**self.env, **env},
+            log_path=self.logs / f"{name}.log",
+            health_url=f"{self.api_url}/health",
+        )
+
+
+@asynccontextmanager
+async def throwaway_deployment() -> AsyncIterator[Deployment]:
+    """A deployment of the benchmark's own on this machine, removed afterwards: a RabbitMQ
+    namespace (topology declared, deleted at the end), a fresh PostgreSQL database (migrated,
+    dropped at the end), a SeaweedFS server, and a tenant ``bench``.
+
+    The environment lets several api processes share one port (``TEXPIPE_API_REUSE_PORT``)
+    and logs warnings only. Starting the api processes is the caller's.
+    """
+    topology = build_topology("bench" + secrets.token_hex(4))
+    async with RabbitBroker(AMQP_URL, logger=None) as broker:
+        await broker.connect()
+        await declare_topology(broker, topology)
+    try:
+        async with fresh_database(POSTGRES_URL) as dsn:
+            with seaweedfs(bucket="bench") as s3:
+                port = free_port()
+                env = {
+                    **os.environ,
+                    **env_for_servers(AMQP_URL, topology.namespace, dsn, s3),
+                    "TEXPIPE_API_PORT": str(port),
+                    "TEXPIPE_LOG_LEVEL": "WARNING",
+                    "TEXPIPE_API_REUSE_PORT": "true",
+                }
+                token = migrate_and_sign_in(env, "bench")
+                logs = Path(tempfile.mkdtemp(prefix="texpipe-bench-"))
+                yield Deployment(
+                    env, f"http://127.0.0.1:{port}", token, dsn, topology.compile_queue.name, logs
+                )
+    finally:
+        await delete_topology(AMQP_URL, topology)
+
+
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU seconds a process has used so far (``/proc/PID/stat``); with
+    ``reaped_children``, also those of the children it has waited for (a compiler's
+    sandboxes: TeX, BibTeX...)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    used = fields[11:15] if reaped_children else fields[11:13]
+    return sum(int(f) for f in used) / os.sysconf("SC_CLK_TCK")
+
+
+async def queue_depth(name: str) -> int:
+    """Messages ready in the queue ``name`` on ``AMQP_URL`` (a passive declare)."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(name, passive=True)
+        return queue.declaration_result.message_count or 0
 
 
 def stack_from_env(

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+from benchkit import cpu_seconds
 from faststream.rabbit import RabbitBroker
 from pydantic import SecretStr
 from texpipe_contracts import topology as topo
@@ -65,13 +66,6 @@ def fresh_files(folder: Path) -> dict[str, bytes]:
     files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     files["main.tex"] += f"\n% bench {secrets.token_hex(8)}\n".encode()
     return files
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of a process and of the children it has reaped: for the
-    compiler, its own work and its sandboxes' (TeX, BibTeX, ...)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def tar_of(files: dict[str, bytes]) -> bytes:
@@ -255,14 +249,14 @@ async def measure(
             client.request_bytes.clear()
             client.result_bytes.clear()
             assert compiler.process is not None
-            cpu_before = cpu_seconds(compiler.process.pid)
+            cpu_before = cpu_seconds(compiler.process.pid, reaped_children=True)
             for _ in range(args.rounds):
                 seconds, outcome = await service_round(client, docs, corpus, args.copies)
                 service_s.append(seconds)
                 outcomes.append(outcome)
                 if not args.no_latexmk:
                     latexmk_s.append(latexmk_round(docs, corpus))
-            compiler_cpu_s = cpu_seconds(compiler.process.pid) - cpu_before
+            compiler_cpu_s = cpu_seconds(compiler.process.pid, reaped_children=True) - cpu_before
             sizes = {"request": sorted(client.request_bytes), "result": sorted(client.result_bytes)}
             hits = await cache_hits(client, args.hits, corpus) if args.hits else []
     compiles = len(docs) * args.copies

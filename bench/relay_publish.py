@@ -1,6 +1,6 @@
 """What the outbox relay publishes per second, alone (docs/scaling.md).
 
-Sets up a throwaway deployment like ``api_compile_requests.py`` (a fresh PostgreSQL database,
+Sets up a throwaway deployment (``benchkit.throwaway_deployment``: a fresh PostgreSQL database,
 a RabbitMQ namespace, a SeaweedFS server), then:
 
 1. one api process with its relay off (``TEXPIPE_RELAY_ENABLED=false``) creates
@@ -23,37 +23,14 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import aio_pika
 import aiohttp
 import asyncpg
-from faststream.rabbit import RabbitBroker
-from texpipe_contracts.topology import build_topology
-from texpipe_servicekit.rabbit import declare_topology
-from texpipe_testing.plugin import delete_topology
-from texpipe_testing.processes import ServiceProcess
-from texpipe_testing.seaweed import seaweedfs
-from texpipe_testing.servers import free_port
+from benchkit import Deployment, cpu_seconds, queue_depth, throwaway_deployment
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello %d\n\\end{document}\n"
-AMQP_URL = os.environ.get("TEXPIPE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-POSTGRES_URL = os.environ.get(
-    "TEXPIPE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def make_jobs(base: str, token: str, documents: int) -> None:
@@ -95,35 +72,12 @@ async def drained(conn: asyncpg.Connection, timeout: float) -> datetime:
     return last
 
 
-async def queue_depth(name: str) -> int:
-    connection = await aio_pika.connect(AMQP_URL)
-    async with connection:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(name, passive=True)
-        return queue.declaration_result.message_count or 0
-
-
-async def run(
-    args: argparse.Namespace, env: dict[str, str], dsn: str, queue: str
-) -> dict[str, object]:
-    base = f"http://127.0.0.1:{env['TEXPIPE_API_PORT']}"
-    subprocess.run([sys.executable, "-m", "texpipe_api", "migrate"], env=env, check=True)
-    token = subprocess.run(
-        [sys.executable, "-m", "texpipe_api", "create-token", "--tenant", "bench"],
-        env=env, check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
-    logs = Path(tempfile.mkdtemp(prefix="texpipe-bench-"))
-    quiet = {**env, "TEXPIPE_RELAY_ENABLED": "false"}
-    with ServiceProcess("texpipe_api", env=quiet, log_path=logs / "setup.log",
-                        health_url=f"{base}/health"):  # fmt: skip
+async def run(args: argparse.Namespace, deployment: Deployment) -> dict[str, object]:
+    base, token = deployment.api_url, deployment.token
+    with deployment.api("setup", TEXPIPE_RELAY_ENABLED="false"):
         await make_jobs(base, token, args.documents)
-    apis = [
-        ServiceProcess(
-            "texpipe_api", env=env, log_path=logs / f"api{i}.log", health_url=f"{base}/health"
-        ).start()
-        for i in range(args.processes)
-    ]
-    conn = await asyncpg.connect(dsn)
+    apis = [deployment.api(f"api{i}").start() for i in range(args.processes)]
+    conn = await asyncpg.connect(deployment.dsn)
     try:
         await drained(conn, timeout=120)  # the first jobs' rows
         pids = [api.process.pid for api in apis if api.process is not None]
@@ -132,7 +86,7 @@ async def run(
         last = await drained(conn, timeout=600)
         api_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         rows = await conn.fetchval("SELECT count(*) FROM outbox")
-        depth = await queue_depth(queue)
+        depth = await queue_depth(deployment.compile_queue)
     finally:
         await conn.close()
         for api in apis:
@@ -156,35 +110,8 @@ async def main() -> None:
     parser.add_argument("--documents", type=int, default=50)
     parser.add_argument("--processes", type=int, default=1, help="api processes (relays)")
     args = parser.parse_args()
-    topology = build_topology("bench" + secrets.token_hex(4))
-    async with RabbitBroker(AMQP_URL, logger=None) as broker:
-        await broker.connect()
-        await declare_topology(broker, topology)
-    database = "texpipe_bench_" + secrets.token_hex(4)
-    admin = await asyncpg.connect(POSTGRES_URL)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    dsn = urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{database}"))
-    try:
-        with seaweedfs(bucket="bench") as s3:
-            env = {
-                **os.environ,
-                "TEXPIPE_AMQP_URL": AMQP_URL,
-                "TEXPIPE_NAMESPACE": topology.namespace,
-                "TEXPIPE_DATABASE_URL": dsn,
-                "TEXPIPE_S3_ENDPOINT_URL": s3.endpoint_url,
-                "TEXPIPE_S3_BUCKET": s3.bucket,
-                "TEXPIPE_S3_ACCESS_KEY": s3.access_key,
-                "TEXPIPE_S3_SECRET_KEY": s3.secret_key,
-                "TEXPIPE_SERVICE_TOKEN": secrets.token_hex(16),
-                "TEXPIPE_API_PORT": str(free_port()),
-                "TEXPIPE_LOG_LEVEL": "WARNING",
-                "TEXPIPE_API_REUSE_PORT": "true",
-            }
-            report = await run(args, env, dsn, topology.compile_queue.name)
-    finally:
-        await delete_topology(AMQP_URL, topology)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
+    async with throwaway_deployment() as deployment:
+        report = await run(args, deployment)
     print(json.dumps(report, indent=2))
 
 

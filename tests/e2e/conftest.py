@@ -1,8 +1,5 @@
 """The three services as real processes against this session's real servers."""
 
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,7 +8,7 @@ import pytest
 import pytest_asyncio
 from e2e_helpers import COMPILE_TIMEOUT_MS, CORPUS, Pipeline
 from texpipe_contracts.topology import Topology
-from texpipe_testing.processes import ServiceProcess
+from texpipe_testing.processes import ServiceProcess, migrate_and_sign_in
 from texpipe_testing.servers import free_port
 
 
@@ -43,19 +40,7 @@ def pipeline(
         "TEXPIPE_APPLY_RETRY_BASE_S": "2",
         "TEXPIPE_APPLY_RETRY_CAP_S": "30",
     }
-    run = {**os.environ, **env}
-    subprocess.run([sys.executable, "-m", "texpipe_api", "migrate"], env=run, check=True)
-    token = (
-        subprocess.run(
-            [sys.executable, "-m", "texpipe_api", "create-token", "--tenant", "e2e"],
-            env=run,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    token = migrate_and_sign_in(env, "e2e")
     services = {
         "api": ServiceProcess(
             "texpipe_api",

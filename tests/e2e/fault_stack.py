@@ -9,8 +9,6 @@ What a scenario measures is collected as a :class:`Figures` row.
 import asyncio
 import os
 import secrets
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -26,7 +24,7 @@ from texpipe_contracts.jobs import FINAL_STATES
 from texpipe_contracts.topology import build_topology
 from texpipe_servicekit.rabbit import declare_topology
 from texpipe_testing.plugin import admin_postgres_url, delete_topology, fresh_database
-from texpipe_testing.processes import ServiceProcess
+from texpipe_testing.processes import ServiceProcess, migrate_and_sign_in
 from texpipe_testing.proxy import TcpProxy
 from texpipe_testing.servers import free_port
 
@@ -36,6 +34,18 @@ TABLE_FILE = os.environ.get("TEXPIPE_CHAOS_TABLE")
 """Where ``make chaos`` collects the rows of its table (none: rows are only printed)."""
 ENGINES = '["pdflatex"]'
 """One engine keeps these stacks lean (no LuaTeX cache warm-up, no tectonic needed)."""
+SCENARIO_TUNING = {
+    "LATEX_COMPILE_TIMEOUT_MS": "60000",
+    "TEXPIPE_COMPILER_ENGINES": ENGINES,
+    "TEXPIPE_DB_POOL_MAX": "8",
+    "TEXPIPE_APPLY_RETRY_BASE_S": "1",
+    "TEXPIPE_APPLY_RETRY_CAP_S": "5",
+    "TEXPIPE_PROBE_BASE_S": "0.5",
+    "TEXPIPE_PROBE_CAP_S": "3",
+}
+"""Settings of every fault scenario's services (this file's stacks and the cluster test's):
+a generous compile timeout, short apply retries and broker probes so a fault heals within a
+test's wait."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +162,11 @@ async def fault_stack(
             "TEXPIPE_DATABASE_URL": dsn,
             "TEXPIPE_API_PORT": str(api_port),
             "TEXPIPE_API_URL": f"http://127.0.0.1:{api_port}",
-            "LATEX_COMPILE_TIMEOUT_MS": "60000",
-            "TEXPIPE_COMPILER_ENGINES": ENGINES,
+            **SCENARIO_TUNING,
             "TEXPIPE_COMPILER_CONCURRENCY": "2",
-            "TEXPIPE_DB_POOL_MAX": "8",
-            "TEXPIPE_APPLY_RETRY_BASE_S": "1",
-            "TEXPIPE_APPLY_RETRY_CAP_S": "5",
-            "TEXPIPE_PROBE_BASE_S": "0.5",
-            "TEXPIPE_PROBE_CAP_S": "3",
         }
         log_dir.mkdir(parents=True, exist_ok=True)
-        token = await asyncio.to_thread(_prepare_database, env)
+        token = await asyncio.to_thread(migrate_and_sign_in, env, "faults")
         api_env = {**env, **(api or {})}
         if api_database_via is not None:
             api_env["TEXPIPE_DATABASE_URL"] = through(dsn, api_database_via)
@@ -203,20 +207,6 @@ def _ops_process(module: str, env: dict[str, str], log_dir: Path, name: str) -> 
         log_path=log_dir / f"{name}.log",
         health_url=f"http://127.0.0.1:{port}/health",
     )
-
-
-def _prepare_database(env: dict[str, str]) -> str:
-    """Migrate the stack's database; returns a tenant token."""
-    run = {**os.environ, **env}
-    subprocess.run([sys.executable, "-m", "texpipe_api", "migrate"], env=run, check=True)
-    created = subprocess.run(
-        [sys.executable, "-m", "texpipe_api", "create-token", "--tenant", "faults"],
-        env=run,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return created.stdout.strip().splitlines()[-1]
 
 
 def ops_url(process: ServiceProcess, path: str) -> str:

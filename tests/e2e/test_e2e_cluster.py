@@ -10,10 +10,7 @@ The test prints the time from the kill until the queues were consumed again.
 """
 
 import asyncio
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -25,12 +22,17 @@ import aiohttp
 import asyncpg
 import pytest
 from e2e_helpers import create, log_events, update
-from fault_stack import ENGINES
+from fault_stack import SCENARIO_TUNING
 from texpipe_contracts.topology import QUORUM_REPLICAS, Topology, build_topology
 from texpipe_servicekit.rabbit import prepare_topology
 from texpipe_testing.cluster import Node, RabbitCluster
-from texpipe_testing.plugin import admin_postgres_url, delete_topology, fresh_database
-from texpipe_testing.processes import ServiceProcess
+from texpipe_testing.plugin import (
+    admin_postgres_url,
+    delete_topology,
+    env_for_servers,
+    fresh_database,
+)
+from texpipe_testing.processes import ServiceProcess, migrate_and_sign_in
 from texpipe_testing.seaweed import S3Server
 from texpipe_testing.servers import free_port
 
@@ -116,21 +118,6 @@ class Fleet:
         return dict(zip(names, found, strict=True))
 
 
-def migrate_and_sign_in(env: dict[str, str]) -> str:
-    """Migrate the scenario's database; returns a tenant token (the api's own commands)."""
-    run = {**os.environ, **env}
-    for args in (("migrate",), ("create-token", "--tenant", "cluster")):
-        done = subprocess.run(
-            [sys.executable, "-m", "texpipe_api", *args],
-            env=run,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, f"texpipe_api {args[0]}: {done.stdout}{done.stderr}"[-3000:]
-    return done.stdout.strip().splitlines()[-1]
-
-
 @asynccontextmanager
 async def cluster_stack(
     cluster: RabbitCluster, s3: S3Server, log_dir: Path
@@ -141,28 +128,14 @@ async def cluster_stack(
     await prepare_topology(cluster.amqp_url_list, topology, service="e2e-cluster")
     async with fresh_database(admin_postgres_url()) as dsn:
         env = {
-            "TEXPIPE_AMQP_URL": cluster.amqp_url_list,
+            **env_for_servers(cluster.amqp_url_list, topology.namespace, dsn, s3),
+            **SCENARIO_TUNING,
             "TEXPIPE_AMQP_RECONNECT_S": "1",
-            "TEXPIPE_NAMESPACE": topology.namespace,
-            "TEXPIPE_DATABASE_URL": dsn,
-            "TEXPIPE_S3_ENDPOINT_URL": s3.endpoint_url,
-            "TEXPIPE_S3_BUCKET": s3.bucket,
-            "TEXPIPE_S3_ACCESS_KEY": s3.access_key,
-            "TEXPIPE_S3_SECRET_KEY": s3.secret_key,
-            "TEXPIPE_SERVICE_TOKEN": "service-" + secrets.token_hex(16),
-            "TEXPIPE_LOG_FORMAT": "json",
             "TEXPIPE_API_URL": "http://127.0.0.1:1",  # each applier gets an api of its own
-            "LATEX_COMPILE_TIMEOUT_MS": "60000",
-            "TEXPIPE_COMPILER_ENGINES": ENGINES,
             "TEXPIPE_COMPILER_CONCURRENCY": "1",
-            "TEXPIPE_DB_POOL_MAX": "8",
-            "TEXPIPE_APPLY_RETRY_BASE_S": "1",
-            "TEXPIPE_APPLY_RETRY_CAP_S": "5",
-            "TEXPIPE_PROBE_BASE_S": "0.5",
-            "TEXPIPE_PROBE_CAP_S": "3",
         }
         log_dir.mkdir(parents=True, exist_ok=True)
-        token = await asyncio.to_thread(migrate_and_sign_in, env)
+        token = await asyncio.to_thread(migrate_and_sign_in, env, "cluster")
         fleet = Fleet(env, log_dir)
         try:
             await fleet.start()

@@ -147,13 +147,16 @@ def s3() -> Iterator[S3Server]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def service_env(amqp_url: str, namespace: str, postgres_dsn: str, s3: S3Server) -> dict[str, str]:
-    """Environment variables that point a texpipe service at this session's servers."""
+def env_for_servers(
+    amqp_url: str, namespace: str, database_url: str, s3: S3Server
+) -> dict[str, str]:
+    """Environment variables that point a texpipe service at these servers: the broker (one
+    URL, or several comma-separated), its namespace, the database, S3, a fresh service token
+    and JSON logs."""
     return {
         "TEXPIPE_AMQP_URL": amqp_url,
         "TEXPIPE_NAMESPACE": namespace,
-        "TEXPIPE_DATABASE_URL": postgres_dsn,
+        "TEXPIPE_DATABASE_URL": database_url,
         "TEXPIPE_S3_ENDPOINT_URL": s3.endpoint_url,
         "TEXPIPE_S3_BUCKET": s3.bucket,
         "TEXPIPE_S3_ACCESS_KEY": s3.access_key,
@@ -161,3 +164,9 @@ def service_env(amqp_url: str, namespace: str, postgres_dsn: str, s3: S3Server) 
         "TEXPIPE_SERVICE_TOKEN": "service-" + secrets.token_hex(16),
         "TEXPIPE_LOG_FORMAT": "json",
     }
+
+
+@pytest.fixture(scope="session")
+def service_env(amqp_url: str, namespace: str, postgres_dsn: str, s3: S3Server) -> dict[str, str]:
+    """Environment variables that point a texpipe service at this session's servers."""
+    return env_for_servers(amqp_url, namespace, postgres_dsn, s3)

@@ -107,3 +107,24 @@ class ServiceProcess:
         self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def migrate_and_sign_in(env: Mapping[str, str], tenant: str) -> str:
+    """Migrate the database ``env`` names and create a token for ``tenant`` with the api's own
+    commands (``python -m texpipe_api migrate`` and ``create-token``); returns the token.
+
+    Raises ``RuntimeError`` with the end of the command's output when either fails.
+    """
+    run = {**os.environ, **env}
+    for args in (("migrate",), ("create-token", "--tenant", tenant)):
+        done = subprocess.run(
+            [sys.executable, "-m", "texpipe_api", *args],
+            env=run,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            output = f"{done.stdout}{done.stderr}"[-3000:]
+            raise RuntimeError(f"texpipe_api {args[0]} exited {done.returncode}: {output}")
+    return done.stdout.strip().splitlines()[-1]

@@ -4,7 +4,12 @@
 cases only raise. Codes are part of the public contract: never rename one, add new ones.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from botocore.exceptions import BotoCoreError, ClientError
 from texpipe_contracts.errors import ErrorCode
+from texpipe_servicekit.s3 import ObjectTooLargeError, is_missing
 
 
 class ApiError(Exception):
@@ -219,3 +224,20 @@ class TooManyStreamsError(ApiError):
     status = 429
     code = "TOO_MANY_STREAMS"
     title = "Too many event streams open for this tenant"
+
+
+@contextmanager
+def s3_read_errors(what: str, *, too_large: ApiError, missing: ApiError) -> Iterator[None]:
+    """Reading ``what`` ("the PDF") from S3: an object over the reader's ``max_bytes`` raises
+    ``too_large``, one no longer stored ``missing``, any other refusal or no answer
+    :class:`DependencyUnavailableError` (503: an outage, never the caller's fault)."""
+    try:
+        yield
+    except ObjectTooLargeError as exc:
+        raise too_large from exc
+    except ClientError as exc:
+        if is_missing(exc):
+            raise missing from exc
+        raise DependencyUnavailableError(f"S3 refused {what}: {type(exc).__name__}") from exc
+    except BotoCoreError as exc:
+        raise DependencyUnavailableError(f"S3 did not answer: {type(exc).__name__}") from exc

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 import asyncpg
-from botocore.exceptions import BotoCoreError, ClientError
 from texpipe_contracts.jobs import is_final
 from texpipe_contracts.v1 import CompileCancelRequested, OutputFile
-from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
+from texpipe_servicekit.s3 import S3Store
 
 from texpipe_api import metrics, outbox
 from texpipe_api.batching import CompileBatcher
@@ -23,6 +22,7 @@ from texpipe_api.errors import (
     NoLogError,
     NoOutputFileError,
     NotFoundError,
+    s3_read_errors,
 )
 from texpipe_api.presenters import job_out, job_outputs, outputs_out
 from texpipe_api.schemas import JobOut, OutputsOut
@@ -152,16 +152,12 @@ async def read_log(
         raise NotFoundError(f"no job {job_id}")
     if row["log_key"] is None:
         raise NoLogError(f"job {job_id} has no log (state {row['state']})")
-    try:
+    with s3_read_errors(
+        "the log",
+        too_large=LogTooLargeError(f"the log is larger than {max_bytes} bytes (max_log_bytes)"),
+        missing=NoLogError(f"the log of job {job_id} is no longer stored"),
+    ):
         return await s3.get(row["log_key"], max_bytes=max_bytes)
-    except ObjectTooLargeError as exc:
-        raise LogTooLargeError(f"the log is larger than {max_bytes} bytes (max_log_bytes)") from exc
-    except ClientError as exc:
-        if is_missing(exc):
-            raise NoLogError(f"the log of job {job_id} is no longer stored") from exc
-        raise DependencyUnavailableError(f"S3 refused the log: {type(exc).__name__}") from exc
-    except BotoCoreError as exc:
-        raise DependencyUnavailableError(f"S3 did not answer: {type(exc).__name__}") from exc
 
 
 async def list_outputs(pool: asyncpg.Pool, tenant_id: UUID, job_id: UUID) -> OutputsOut:

@@ -11,19 +11,18 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
-from botocore.exceptions import BotoCoreError, ClientError
-from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
+from texpipe_servicekit.s3 import S3Store
 
 from texpipe_api import synctex_paths
 from texpipe_api.db import job_queries
 from texpipe_api.errors import (
-    DependencyUnavailableError,
     NoPdfError,
     NoSynctexError,
     NotFoundError,
     PageOutOfRangeError,
     SynctexFailedError,
     SynctexNoMatchError,
+    s3_read_errors,
 )
 from texpipe_api.schemas import SynctexBoxOut, SynctexPdfOut, SynctexSourceOut
 from texpipe_api.synctex_runner import SynctexRunError, SynctexRunner
@@ -142,15 +141,9 @@ async def _applied(
 
 
 async def _read(deps: SynctexDeps, key: str) -> bytes:
-    try:
+    with s3_read_errors(
+        "the SyncTeX file",
+        too_large=NoSynctexError(f"the SyncTeX file is over {deps.max_bytes} bytes"),
+        missing=NoSynctexError("the SyncTeX file is no longer stored"),
+    ):
         return await deps.s3.get(key, max_bytes=deps.max_bytes)
-    except ObjectTooLargeError as exc:
-        raise NoSynctexError(f"the SyncTeX file is over {deps.max_bytes} bytes") from exc
-    except ClientError as exc:
-        if is_missing(exc):
-            raise NoSynctexError("the SyncTeX file is no longer stored") from exc
-        raise DependencyUnavailableError(
-            f"S3 refused the SyncTeX file: {type(exc).__name__}"
-        ) from exc
-    except BotoCoreError as exc:
-        raise DependencyUnavailableError(f"S3 did not answer: {type(exc).__name__}") from exc

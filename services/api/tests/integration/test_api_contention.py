@@ -24,9 +24,9 @@ from texpipe_api.config import Settings
 from texpipe_api.db import outbox_queries
 from texpipe_api.outbox import OutboxRelay
 from texpipe_servicekit.s3 import S3Store
+from texpipe_testing.api_calls import HELLO, create_document
 from texpipe_testing.results import post_result, stored_pdf, succeeded
 
-HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 REVISIONS = 8
 Client = TestClient[Any, Any]
 
@@ -49,7 +49,7 @@ async def test_results_racing_new_revisions_never_move_the_pdf_back(
     s3_store: S3Store,
 ) -> None:
     rng = random.Random(seed)
-    created = await (await client.post("/v1/documents", json=source(1), headers=tenant_a)).json()
+    created = await create_document(client, tenant_a, **source(1))
     doc, jobs = created["id"], {1: created["job_id"]}
     pdfs = {n: await stored_pdf(s3_store) for n in range(1, REVISIONS + 1)}
     seen: list[int | None] = []
@@ -82,7 +82,7 @@ async def test_results_racing_new_revisions_never_move_the_pdf_back(
 async def test_ten_concurrent_deliveries_of_one_result_apply_it_once(
     client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
 ) -> None:
-    created = await (await client.post("/v1/documents", json=source(1), headers=tenant_a)).json()
+    created = await create_document(client, tenant_a, **source(1))
     result = succeeded(created["job_id"], created["id"], 1, await stored_pdf(s3_store))
     answers = await asyncio.gather(
         *(post_result(client, service_headers, result) for _ in range(10))
@@ -117,7 +117,7 @@ async def test_a_relay_dying_between_confirm_and_commit_publishes_again_and_appl
 ) -> None:
     settings = make_settings(await new_database(), relay_enabled=False)
     async with own_api(settings) as (client, headers):
-        created = await (await client.post("/v1/documents", json=source(1), headers=headers)).json()
+        created = await create_document(client, headers, **source(1))
         job_id = UUID(created["job_id"])
         pool = await asyncpg.create_pool(
             settings.database_url.get_secret_value(), min_size=1, max_size=2

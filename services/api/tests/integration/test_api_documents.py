@@ -10,25 +10,17 @@ from uuid import UUID
 from aiohttp.test_utils import TestClient
 from texpipe_contracts.bundle import build_bundle
 from texpipe_servicekit.s3 import S3Store
+from texpipe_testing.api_calls import HELLO, create_document
 
-HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 Client = TestClient[Any, Any]
-
-
-async def create(client: Client, headers: dict[str, str], **body: Any) -> dict[str, Any]:
-    body.setdefault("files", {"main.tex": HELLO})
-    response = await client.post("/v1/documents", json=body, headers=headers)
-    assert response.status == 201, await response.text()
-    created: dict[str, Any] = await response.json()
-    return created
 
 
 async def test_create_stores_the_bundle_once_and_reads_back(
     client: Client, tenant_a: dict[str, str], s3_store: S3Store
 ) -> None:
     files = {"main.tex": HELLO, "img/logo.png": {"base64": base64.b64encode(b"\x89PNG").decode()}}
-    first = await create(client, tenant_a, files=files)
-    second = await create(client, tenant_a, files=files)
+    first = await create_document(client, tenant_a, files=files)
+    second = await create_document(client, tenant_a, files=files)
     assert first["revision"] == 1
     assert first["engine"] == "pdflatex"
     assert first["job_id"] is None
@@ -58,10 +50,11 @@ async def test_engine_from_request_else_magic_comment_else_pdflatex(
     client: Client, tenant_a: dict[str, str]
 ) -> None:
     magic = "% !TEX program = xelatex\n" + HELLO
-    assert (await create(client, tenant_a, files={"main.tex": magic}))["engine"] == "xelatex"
-    explicit = await create(client, tenant_a, files={"main.tex": magic}, engine="lualatex")
+    implied = await create_document(client, tenant_a, files={"main.tex": magic})
+    assert implied["engine"] == "xelatex"
+    explicit = await create_document(client, tenant_a, files={"main.tex": magic}, engine="lualatex")
     assert explicit["engine"] == "lualatex"
-    other_main = await create(
+    other_main = await create_document(
         client, tenant_a, files={"doc.tex": "%!TEX TS-program = LuaLaTeX\n" + HELLO}, main="doc.tex"
     )
     assert other_main["engine"] == "lualatex"
@@ -70,7 +63,7 @@ async def test_engine_from_request_else_magic_comment_else_pdflatex(
 async def test_update_makes_a_revision_and_if_match_guards_it(
     client: Client, tenant_a: dict[str, str]
 ) -> None:
-    doc = await create(client, tenant_a)
+    doc = await create_document(client, tenant_a)
     url = f"/v1/documents/{doc['id']}"
     body = {"files": {"main.tex": HELLO + "% two\n"}}
     response = await client.put(url, json=body, headers={**tenant_a, "If-Match": '"1"'})
@@ -95,7 +88,7 @@ async def test_update_makes_a_revision_and_if_match_guards_it(
 async def test_compile_is_accepted_published_and_idempotent(
     client: Client, tenant_a: dict[str, str], published: Any
 ) -> None:
-    doc = await create(client, tenant_a, compile=True)
+    doc = await create_document(client, tenant_a, compile=True)
     assert doc["job_id"] is not None
     url = f"/v1/documents/{doc['id']}/compile"
     response = await client.post(url, headers=tenant_a)
@@ -124,7 +117,7 @@ async def test_compile_is_accepted_published_and_idempotent(
 async def test_tenants_see_only_their_own(
     client: Client, tenant_a: dict[str, str], tenant_b: dict[str, str]
 ) -> None:
-    doc = await create(client, tenant_a, compile=True)
+    doc = await create_document(client, tenant_a, compile=True)
     for method, path in [
         ("GET", f"/v1/documents/{doc['id']}"),
         ("PUT", f"/v1/documents/{doc['id']}"),

@@ -13,25 +13,24 @@ from texpipe_api.db.enqueue_queries import CompileRequest
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.jobs import JobState
 from texpipe_servicekit.s3 import S3Store
+from texpipe_testing.api_calls import HELLO, create_document, update_document
 from texpipe_testing.results import post_result, stored_pdf, succeeded
 
-HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 Client = TestClient[Any, Any]
 
 
+def unique_files() -> dict[str, str]:
+    """A main.tex no other document has (no cache hit, no unchanged revision)."""
+    return {"main.tex": HELLO + f"% {uuid4()}\n"}
+
+
 async def create(client: Client, headers: dict[str, str], *, compile: bool) -> dict[str, Any]:
-    body = {"files": {"main.tex": HELLO + f"% {uuid4()}\n"}, "compile": compile}
-    response = await client.post("/v1/documents", json=body, headers=headers)
-    assert response.status == 201
-    created: dict[str, Any] = await response.json()
-    return created
+    return await create_document(client, headers, files=unique_files(), compile=compile)
 
 
 async def revise(client: Client, headers: dict[str, str], doc: str, *, compile: bool) -> Any:
-    body = {"files": {"main.tex": HELLO + f"% {uuid4()}\n"}, "compile": compile}
-    response = await client.put(f"/v1/documents/{doc}", json=body, headers=headers)
-    assert response.status == 200
-    return (await response.json())["job_id"]
+    updated = await update_document(client, headers, doc, files=unique_files(), compile=compile)
+    return updated["job_id"]
 
 
 async def compile_(

@@ -20,9 +20,9 @@ from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.topology import COMPILE_CANCEL_REQUESTED_V1, PDF_APPLIED_V1, Topology
 from texpipe_contracts.v1 import CompileCompleted, CompileErrorInfo, Engine, Outcome, PdfApplied
 from texpipe_servicekit.s3 import S3Store
+from texpipe_testing.api_calls import HELLO, create_document, update_document
 from texpipe_testing.results import post_result, stored_pdf, succeeded
 
-HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 Client = TestClient[Any, Any]
 
 
@@ -59,8 +59,7 @@ async def received(queue: AbstractQueue) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def new_document(client: Client, headers: dict[str, str]) -> tuple[str, str]:
-    body = {"files": {"main.tex": HELLO}, "compile": True}
-    created = await (await client.post("/v1/documents", json=body, headers=headers)).json()
+    created = await create_document(client, headers, compile=True)
     return created["id"], created["job_id"]
 
 
@@ -86,10 +85,8 @@ async def test_one_pdf_applied_event_per_applied_pdf_none_for_stale_or_failed(
     listener: AbstractQueue,
 ) -> None:
     doc, job1 = await new_document(client, tenant_a)
-    body = {"files": {"main.tex": HELLO + "% 2\n"}, "compile": True}
-    job2 = (await (await client.put(f"/v1/documents/{doc}", json=body, headers=tenant_a)).json())[
-        "job_id"
-    ]
+    files = {"main.tex": HELLO + "% 2\n"}
+    job2 = (await update_document(client, tenant_a, doc, files=files, compile=True))["job_id"]
     pdf = await stored_pdf(s3_store)
     applied = succeeded(job2, doc, 2, pdf)
     assert (await post_result(client, service_headers, applied))[0] == 200
@@ -218,10 +215,8 @@ async def test_the_stream_replays_follows_and_resumes_without_losing_an_event(
         )
         last = int(applied["id"])
     # While nobody listens: a new revision that fails, and a cancelled compile.
-    body = {"files": {"main.tex": HELLO + "% 2\n"}, "compile": True}
-    job2 = (await (await client.put(f"/v1/documents/{doc}", json=body, headers=tenant_a)).json())[
-        "job_id"
-    ]
+    files = {"main.tex": HELLO + "% 2\n"}
+    job2 = (await update_document(client, tenant_a, doc, files=files, compile=True))["job_id"]
     await post_result(client, service_headers, failed(job2, doc, 2))
     job3 = (await (await client.post(f"/v1/documents/{doc}/compile", headers=tenant_a)).json())[
         "job_id"

@@ -23,24 +23,22 @@ from texpipe_contracts.v1 import (
     Severity,
 )
 from texpipe_servicekit.s3 import S3Store
+from texpipe_testing.api_calls import HELLO, create_document, update_document
 from texpipe_testing.results import post_result, stored_pdf, succeeded
 
-HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 Client = TestClient[Any, Any]
 
 
 async def new_document(client: Client, headers: dict[str, str]) -> tuple[str, str]:
     """A document with a compile job for revision 1: (document id, job id)."""
-    body = {"files": {"main.tex": HELLO}, "compile": True}
-    created = await (await client.post("/v1/documents", json=body, headers=headers)).json()
+    created = await create_document(client, headers, compile=True)
     return created["id"], created["job_id"]
 
 
 async def new_revision(client: Client, headers: dict[str, str], doc: str, n: int) -> str:
     """Revision ``n`` of ``doc`` with a compile job; returns the job id."""
-    body = {"files": {"main.tex": HELLO + f"% {n}\n"}, "compile": True}
-    response = await client.put(f"/v1/documents/{doc}", json=body, headers=headers)
-    updated = await response.json()
+    files = {"main.tex": HELLO + f"% {n}\n"}
+    updated = await update_document(client, headers, doc, files=files, compile=True)
     assert updated["revision"] == n
     job_id: str = updated["job_id"]
     return job_id

@@ -17,7 +17,8 @@ from uuid import uuid4
 from aiohttp.test_utils import TestClient
 from texpipe_contracts.v1 import ObjectRef, OutputFile, PdfRef, SynctexRef
 from texpipe_servicekit.s3 import S3Store
-from texpipe_testing.results import post_result, succeeded
+from texpipe_testing.api_calls import create_document
+from texpipe_testing.results import post_result, stored_pdf, succeeded
 
 Client = TestClient[Any, Any]
 # The shared folder lies beside the checkout (as in CI), unless the environment says otherwise.
@@ -58,8 +59,7 @@ async def applied_with_synctex(
 ) -> tuple[str, str]:
     """A document of ``files`` whose compile (a real one) is applied with its SyncTeX file
     and output list: (document id, job id)."""
-    body = {"files": files, "main": main, "compile": True}
-    created = await (await client.post("/v1/documents", json=body, headers=tenant)).json()
+    created = await create_document(client, tenant, files=files, main=main, compile=True)
     pdf_data, synctex_data, pages = await asyncio.to_thread(compile_project, tmp_path, files, main)
     base = f"outputs/{uuid4().hex}"
     sha = hashlib.sha256(pdf_data).hexdigest()
@@ -198,18 +198,11 @@ async def test_synctex_problems_without_a_pdf_or_without_synctex(
     service_headers: dict[str, str],
     s3_store: S3Store,
 ) -> None:
-    body = {"files": {"main.tex": "\\documentclass{article}\\begin{document}A\\end{document}"},
-            "compile": True}  # fmt: skip
-    created = await (await client.post("/v1/documents", json=body, headers=tenant_a)).json()
+    created = await create_document(client, tenant_a, compile=True)
     path = f"/v1/documents/{created['id']}/synctex/code"
     status, problem = await get(client, path, tenant_a, file="main.tex", line=1)
     assert (status, problem["code"]) == (404, "NO_PDF")
-    data = b"%PDF-1.5\n" + uuid4().bytes + b"\n%%EOF\n"
-    sha = hashlib.sha256(data).hexdigest()
-    await s3_store.put(
-        f"outputs/{sha}/output.pdf", data, content_type="application/pdf", sha256=sha
-    )
-    pdf = PdfRef(key=f"outputs/{sha}/output.pdf", size=len(data), sha256=sha, pages=1)
+    pdf = await stored_pdf(s3_store)
     status, _ = await post_result(
         client, service_headers, succeeded(created["job_id"], created["id"], 1, pdf)
     )

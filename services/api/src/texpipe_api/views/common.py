@@ -1,5 +1,6 @@
 """Helpers every view uses: bodies into models, path ids, JSON answers."""
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
@@ -66,3 +67,15 @@ def static_file(path: Path, csp: str) -> web.FileResponse:
             "Referrer-Policy": "no-referrer",
         },
     )
+
+
+def named_static_file(
+    request: web.Request, files: Mapping[str, Path], csp: str, kind: str
+) -> web.FileResponse:
+    """The file ``files`` lists under the route's ``{name}``, as :func:`static_file`; 404
+    ``no {kind} file 'NAME'`` for any other name (nothing outside the list is served)."""
+    name = request.match_info["name"]
+    path = files.get(name)
+    if path is None:
+        raise NotFoundError(f"no {kind} file {name[:64]!r}")
+    return static_file(path, csp)

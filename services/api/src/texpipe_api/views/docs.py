@@ -11,8 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from texpipe_api import keys
-from texpipe_api.errors import NotFoundError
-from texpipe_api.views.common import STATIC, static_file
+from texpipe_api.views.common import STATIC, named_static_file, static_file
 
 # Swagger UI sets styles through the DOM (allowed without 'unsafe-inline') and its stylesheet
 # draws icons from data: URLs; the browser test fails on any violation of this policy.
@@ -50,7 +49,4 @@ async def docs_page(_: web.Request) -> web.FileResponse:
 
 async def docs_asset(request: web.Request) -> web.FileResponse:
     """GET /docs/{name}: one of the few files the docs page loads (404 for anything else)."""
-    path = _ASSETS.get(request.match_info["name"])
-    if path is None:
-        raise NotFoundError(f"no docs file {request.match_info['name'][:64]!r}")
-    return static_file(path, DOCS_CSP)
+    return named_static_file(request, _ASSETS, DOCS_CSP, "docs")

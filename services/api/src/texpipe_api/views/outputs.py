@@ -4,14 +4,12 @@ from urllib.parse import quote
 
 import structlog
 from aiohttp import web
-from botocore.exceptions import BotoCoreError, ClientError
-from texpipe_servicekit.s3 import ObjectTooLargeError, is_missing
 
 from texpipe_api import jobs, keys
-from texpipe_api.errors import DependencyUnavailableError, NoOutputFileError
+from texpipe_api.errors import NoOutputFileError, s3_read_errors
 from texpipe_api.middlewares import tenant_of
 from texpipe_api.views.common import json_model, path_uuid
-from texpipe_api.views.public import PDF_CSP
+from texpipe_api.views.public import stream_attachment
 
 
 async def list_outputs(request: web.Request) -> web.Response:
@@ -37,29 +35,15 @@ async def get_output(request: web.Request) -> web.StreamResponse:
         listed = await jobs.output_file(
             request.config_dict[keys.PG_POOL], tenant_of(request), job_id, name
         )
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": listed.content_type,
-                "Content-Disposition": attachment(listed.name),
-                "Content-Security-Policy": PDF_CSP,
-                "X-Content-Type-Options": "nosniff",
-                "Cache-Control": "private, no-store",
-            }
-        )
-        try:
-            stream = request.config_dict[keys.S3].stream(listed.key, max_bytes=listed.size)
-            async with stream as (size, chunks):
-                response.content_length = size
-                await response.prepare(request)
-                async for chunk in chunks:
-                    await response.write(chunk)
-        except ObjectTooLargeError as exc:
-            raise NoOutputFileError(f"the stored {name!r} is not the file the job made") from exc
-        except ClientError as exc:
-            if is_missing(exc):
-                raise NoOutputFileError(f"{name!r} is no longer stored") from exc
-            raise DependencyUnavailableError(f"S3 refused {name!r}: {type(exc).__name__}") from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailableError(f"S3 did not answer: {type(exc).__name__}") from exc
-    await response.write_eof()
-    return response
+        with s3_read_errors(
+            f"{name!r}",
+            too_large=NoOutputFileError(f"the stored {name!r} is not the file the job made"),
+            missing=NoOutputFileError(f"{name!r} is no longer stored"),
+        ):
+            return await stream_attachment(
+                request,
+                listed.key,
+                max_bytes=listed.size,
+                content_type=listed.content_type,
+                disposition=attachment(listed.name),
+            )

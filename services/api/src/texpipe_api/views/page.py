@@ -7,8 +7,7 @@ browser's own viewer, so the only frame source the policy allows is ``blob:``.
 
 from aiohttp import web
 
-from texpipe_api.errors import NotFoundError
-from texpipe_api.views.common import STATIC, static_file
+from texpipe_api.views.common import STATIC, named_static_file, static_file
 
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self';"
@@ -25,7 +24,4 @@ async def index(_: web.Request) -> web.FileResponse:
 
 async def asset(request: web.Request) -> web.FileResponse:
     """GET /page/{name}: the page's script and stylesheet (404 for anything else)."""
-    path = _ASSETS.get(request.match_info["name"])
-    if path is None:
-        raise NotFoundError(f"no page file {request.match_info['name'][:64]!r}")
-    return static_file(path, PAGE_CSP)
+    return named_static_file(request, _ASSETS, PAGE_CSP, "page")

@@ -2,15 +2,13 @@
 
 import structlog
 from aiohttp import web
-from botocore.exceptions import ClientError
-from texpipe_servicekit.s3 import ObjectTooLargeError, is_missing
 
 from texpipe_api import documents, jobs, keys
 from texpipe_api.errors import (
-    DependencyUnavailableError,
     InvalidRequestError,
     NoPdfError,
     PdfTooLargeError,
+    s3_read_errors,
 )
 from texpipe_api.middlewares import tenant_of
 from texpipe_api.schemas import DocumentBody, JobAccepted
@@ -167,28 +165,41 @@ async def get_pdf(request: web.Request) -> web.StreamResponse:
 
 async def stream_pdf(request: web.Request, key: str, filename: str) -> web.StreamResponse:
     """The PDF's bytes as an attachment, under a CSP that forbids everything."""
-    s3 = request.config_dict[keys.S3]
+    max_bytes = request.config_dict[keys.SETTINGS].max_pdf_bytes
+    with s3_read_errors(
+        "the PDF",
+        too_large=PdfTooLargeError(f"the PDF is larger than {max_bytes} bytes (max_pdf_bytes)"),
+        missing=NoPdfError("the PDF is no longer stored"),
+    ):
+        return await stream_attachment(
+            request,
+            key,
+            max_bytes=max_bytes,
+            content_type="application/pdf",
+            disposition=f'attachment; filename="{filename}"',
+        )
+
+
+async def stream_attachment(
+    request: web.Request, key: str, *, max_bytes: int, content_type: str, disposition: str
+) -> web.StreamResponse:
+    """The S3 object ``key`` streamed as an attachment (``disposition``), private, under
+    :data:`PDF_CSP` (a PDF or log holds the document's text). Raises what ``S3Store.stream``
+    raises (``ObjectTooLargeError`` past ``max_bytes``, botocore errors): wrap the call in
+    :func:`~texpipe_api.errors.s3_read_errors`."""
     response = web.StreamResponse(
         headers={
-            "Content-Type": "application/pdf",
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Type": content_type,
+            "Content-Disposition": disposition,
             "Content-Security-Policy": PDF_CSP,
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         }
     )
-    max_bytes = request.config_dict[keys.SETTINGS].max_pdf_bytes
-    try:
-        async with s3.stream(key, max_bytes=max_bytes) as (size, chunks):
-            response.content_length = size
-            await response.prepare(request)
-            async for chunk in chunks:
-                await response.write(chunk)
-    except ObjectTooLargeError as exc:
-        raise PdfTooLargeError(f"the PDF is larger than {max_bytes} bytes (max_pdf_bytes)") from exc
-    except ClientError as exc:
-        if is_missing(exc):
-            raise NoPdfError("the PDF is no longer stored") from exc
-        raise DependencyUnavailableError(f"S3 refused the PDF: {type(exc).__name__}") from exc
+    async with request.config_dict[keys.S3].stream(key, max_bytes=max_bytes) as (size, chunks):
+        response.content_length = size
+        await response.prepare(request)
+        async for chunk in chunks:
+            await response.write(chunk)
     await response.write_eof()
     return response

@@ -74,7 +74,7 @@ typecheck: venv ## mypy --strict over every package
 
 .PHONY: test
 test: system-deps test-deps venv tectonic font-cache ## set up what is missing, then run the whole suite against real servers
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=15
 
 CHAOS_SCALE ?= 5
 

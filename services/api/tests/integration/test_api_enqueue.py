@@ -92,7 +92,7 @@ async def test_a_key_recorded_by_a_concurrent_transaction_answers_with_its_job(
         tx = a.transaction()
         await tx.start()
         first = await enqueue_queries.enqueue(a, [request()], timeout_ms=1000)
-        # B's insert of the same key waits for A's transaction, then yields to it.
+        # B waits for A's transaction (the document's row lock), then answers with A's job.
         second = asyncio.create_task(enqueue_queries.enqueue(b, [request()], timeout_ms=1000))
         blocked = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
         async with asyncio.timeout(30):
@@ -101,7 +101,8 @@ async def test_a_key_recorded_by_a_concurrent_transaction_answers_with_its_job(
         await tx.commit()
         (row,) = await second
         assert first[0]["settled"]
-        assert not row["settled"]
+        assert row["settled"]
+        assert row["id"] == first[0]["id"]
         earlier = await enqueue_queries.job_for_key(
             b, document_id=doc, tenant_id=tenant, key="raced"
         )

@@ -13,9 +13,10 @@ The reuse rule, per request, in order (``docs/architecture.md``, "One way into t
    are still unpublished end ``superseded`` (rows a relay is publishing right now are skipped:
    they go out, and the new job waits behind them).
 
-A key is recorded with the job it was answered with. A key that a concurrent transaction
-recorded first (an unfinished insert of the same key) is not answered here: its row comes back
-with ``settled`` false, and the caller reads the key's job once this transaction committed.
+A key is recorded with the job it was answered with. Requests for one document are serialized
+by its row lock (:func:`enqueue`), so a key is always seen by the next request; should a
+concurrent insert of the same key still win (a caller that skipped the lock), its row comes
+back with ``settled`` false and the caller reads the key's job once this transaction committed.
 """
 
 from collections.abc import Sequence
@@ -121,6 +122,9 @@ ORDER BY a.n
 """
 
 
+_LOCK_DOCUMENTS = "SELECT 1 FROM documents WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+
+
 async def enqueue(
     conn: Conn, requests: Sequence[CompileRequest], *, timeout_ms: int
 ) -> list[Record]:
@@ -129,16 +133,26 @@ async def enqueue(
     ``outbox_id`` is set when the job is new; ``superseded`` counts the jobs the statement
     superseded (the same on every row). A request whose document is not its tenant's gets no
     row; one with ``settled`` false must read its key's job (:func:`job_for_key`) after the
-    commit."""
-    return await conn.fetch(
-        _ENQUEUE,
-        [r.job_id for r in requests],
-        [r.message_id for r in requests],
-        [r.document_id for r in requests],
-        [r.tenant_id for r in requests],
-        [r.key for r in requests],
-        timeout_ms,
-    )
+    commit.
+
+    The documents' rows are locked first, in id order, by a statement of their own: two
+    batches with requests for one document (the api answers many requests at once, in
+    several batches) then run one after the other, and the second sees the first's job (one
+    statement's snapshot is taken before it waits for a lock, so locking inside ``_ENQUEUE``
+    would not). A transaction the caller holds is used; otherwise one is opened here.
+    """
+    documents = sorted({r.document_id for r in requests})
+    async with conn.transaction():
+        await conn.execute(_LOCK_DOCUMENTS, documents)
+        return await conn.fetch(
+            _ENQUEUE,
+            [r.job_id for r in requests],
+            [r.message_id for r in requests],
+            [r.document_id for r in requests],
+            [r.tenant_id for r in requests],
+            [r.key for r in requests],
+            timeout_ms,
+        )
 
 
 async def job_for_key(conn: Conn, *, document_id: UUID, tenant_id: UUID, key: str) -> Record | None:

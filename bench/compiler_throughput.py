@@ -100,6 +100,8 @@ class Client:
 
     async def on_result(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         received = time.perf_counter()
+        if message.routing_key == topo.COMPILE_STARTED_V1:
+            return  # a progress notice shares the apply queue; only results are timed
         result = CompileCompleted.model_validate_json(message.body)
         self.result_bytes.append(len(message.body))
         future = self.waiting.get(str(result.job_id))

@@ -1,12 +1,18 @@
 """Decoding a body names why it cannot be decoded."""
 
 import json
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
-from texpipe_contracts.decoding import MAX_BODY_BYTES, UndecodableMessageError, decode_message
+from texpipe_contracts.decoding import (
+    MAX_BODY_BYTES,
+    UndecodableMessageError,
+    decode_message,
+    decode_one_of,
+)
 from texpipe_contracts.errors import ErrorCode
-from texpipe_contracts.v1 import CompileCompleted, CompileRequested
+from texpipe_contracts.v1 import CompileCompleted, CompileRequested, CompileStarted
 
 
 def request_body(**overrides: object) -> bytes:
@@ -54,3 +60,16 @@ def test_a_bad_body_is_refused_with_its_reason(body: bytes, code: ErrorCode, say
 def test_a_request_is_not_a_result() -> None:
     with pytest.raises(UndecodableMessageError, match=r"expected 'latex\.compile\.completed'"):
         decode_message(request_body(), CompileCompleted)
+
+
+def test_one_of_several_messages_is_chosen_by_its_schema_name() -> None:
+    notice = CompileStarted(
+        job_id=uuid4(), document_id=uuid4(), revision=1, started_at=datetime.now(UTC), compiler="c"
+    )
+    body = notice.model_dump_json().encode()
+    assert decode_one_of(body, CompileCompleted, CompileStarted) == notice
+    with pytest.raises(UndecodableMessageError, match=r"expected 'latex\.compile\.completed' or"):
+        decode_one_of(request_body(), CompileCompleted, CompileStarted)
+    with pytest.raises(UndecodableMessageError) as raised:
+        decode_one_of(body.replace(b'"revision":1', b'"revision":0'), CompileStarted)
+    assert raised.value.code is ErrorCode.MESSAGE_MALFORMED

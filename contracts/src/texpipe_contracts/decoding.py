@@ -6,7 +6,7 @@ do not match) and the code says which kind it is.
 """
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -32,8 +32,28 @@ def decode_message(
     body: bytes, model: type[MessageT], *, max_bytes: int = MAX_BODY_BYTES
 ) -> MessageT:
     """Parse ``body`` as ``model``, refusing another schema or a major version it is not."""
-    schema_name = model.model_fields["schema_name"].default
-    version = model.model_fields["schema_version"].default
+    return _validate(_load_object(body, max_bytes), model)
+
+
+def decode_one_of(
+    body: bytes, *models: type[Envelope], max_bytes: int = MAX_BODY_BYTES
+) -> Envelope:
+    """Parse ``body`` as whichever of ``models`` its ``schema_name`` names (one queue that
+    carries several messages dispatches by schema name); the caller tells them apart with
+    ``isinstance``. Raises :class:`UndecodableMessageError` as :func:`decode_message` does,
+    and when the schema name is none of ``models``'."""
+    data = _load_object(body, max_bytes)
+    for model in models:
+        if data.get("schema_name") == model.model_fields["schema_name"].default:
+            return _validate(data, model)
+    expected = " or ".join(repr(m.model_fields["schema_name"].default) for m in models)
+    raise UndecodableMessageError(
+        f"schema_name is {data.get('schema_name')!r}, expected {expected}",
+        ErrorCode.MESSAGE_MALFORMED,
+    )
+
+
+def _load_object(body: bytes, max_bytes: int) -> dict[str, Any]:
     if len(body) > max_bytes:
         raise UndecodableMessageError(
             f"the body is {len(body)} bytes, over the {max_bytes} a message may have",
@@ -53,6 +73,12 @@ def decode_message(
         raise UndecodableMessageError(
             "the body is JSON but not an object", ErrorCode.MESSAGE_MALFORMED
         )
+    return data
+
+
+def _validate(data: dict[str, Any], model: type[MessageT]) -> MessageT:
+    schema_name = model.model_fields["schema_name"].default
+    version = model.model_fields["schema_version"].default
     if data.get("schema_name") != schema_name:
         raise UndecodableMessageError(
             f"schema_name is {data.get('schema_name')!r}, expected {schema_name!r}",

@@ -3,7 +3,9 @@
 ``POST /internal/v1/jobs/{job_id}/result`` takes a :class:`~texpipe_contracts.v1.CompileCompleted`
 and answers :class:`ResultAnswer` (200) or a :class:`Problem` (409 with ``LATEX_JOB_STALE`` or
 ``LATEX_JOB_RESULT_INVALID``, 401, 404, 422). ``POST /internal/v1/jobs/{job_id}/dead`` takes
-:class:`MarkDead`. Both need ``Authorization: Bearer <service token>``.
+:class:`MarkDead`. ``POST /internal/v1/jobs/{job_id}/started`` takes a
+:class:`~texpipe_contracts.v1.CompileStarted` and answers :class:`StartedAnswer` (200, whether
+or not it changed anything) or 404. All need ``Authorization: Bearer <service token>``.
 """
 
 from typing import Literal
@@ -12,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 RESULT_PATH = "/internal/v1/jobs/{job_id}/result"
 DEAD_PATH = "/internal/v1/jobs/{job_id}/dead"
+STARTED_PATH = "/internal/v1/jobs/{job_id}/started"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
@@ -21,6 +24,16 @@ class ResultAnswer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: Literal["applied", "already_applied"]
+    job_state: str = Field(description="The job's state after the call.")
+
+
+class StartedAnswer(BaseModel):
+    """The api took a compile-started notice: ``recorded`` the first time for a queued job,
+    ``ignored`` when there was nothing to do (already started, or the job is final)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["recorded", "ignored"]
     job_state: str = Field(description="The job's state after the call.")
 
 

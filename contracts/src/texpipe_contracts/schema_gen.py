@@ -19,6 +19,7 @@ from texpipe_contracts.v1 import (
     CompileCancelRequested,
     CompileCompleted,
     CompileRequested,
+    CompileStarted,
     PdfApplied,
 )
 
@@ -32,6 +33,12 @@ MESSAGES: dict[str, tuple[type[BaseModel], str, str]] = {
         CompileCompleted,
         topology.COMPILE_COMPLETED_V1,
         "A compiler reports how a compile ended; the applier delivers it to the api.",
+    ),
+    "latex.compile.started.v1": (
+        CompileStarted,
+        topology.COMPILE_STARTED_V1,
+        "A compiler began a sandboxed compile (best effort, never for a cache hit); the applier"
+        " tells the api, whose document events then show the job 'compiling'.",
     ),
     "latex.compile.cancel_requested.v1": (
         CompileCancelRequested,
@@ -98,8 +105,8 @@ def asyncapi_document() -> dict[str, Any]:
         "info": {
             "title": "texpipe messages",
             "version": "1.0.0",
-            "description": "Compile requests, results, cancels and applied PDFs on the 'latex'"
-            " topic exchange.",
+            "description": "Compile requests, starts, results, cancels and applied PDFs on the"
+            " 'latex' topic exchange.",
         },
         "defaultContentType": "application/json",
         "channels": channels,

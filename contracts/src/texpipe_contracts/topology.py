@@ -9,6 +9,7 @@ Shape::
 
     exchange latex (topic) --compile.requested.v1--> latex.compile  --dead--> latex.dlx
     exchange latex (topic) --compile.completed.v1--> latex.apply    --dead--> latex.dlx
+    exchange latex (topic) --compile.started.v1----> latex.apply
     latex.apply.retry.N (per-message TTL) --expired--> default exchange --> latex.apply
     exchange latex.dlx (direct) --latex.compile--> latex.compile.dlq, latex.dead-jobs
     exchange latex.dlx (direct) --latex.apply-->   latex.apply.dlq,   latex.dead-jobs
@@ -24,6 +25,8 @@ from typing import Literal
 
 COMPILE_REQUESTED_V1 = "compile.requested.v1"
 COMPILE_COMPLETED_V1 = "compile.completed.v1"
+COMPILE_STARTED_V1 = "compile.started.v1"
+"""A progress signal, bound to the apply queue: the applier tells the api a compile began."""
 COMPILE_CANCEL_REQUESTED_V1 = "compile.cancel_requested.v1"
 """Every compiler process binds a queue of its own (exclusive, auto-delete) to this key: a
 broadcast, not a work queue, so texpipe's declared topology has no queue for it."""
@@ -204,7 +207,10 @@ def build_topology(namespace: str = "") -> Topology:
         apply_queue=QueueSpec(
             apply_name,
             _work_queue_args(dlx.name, apply_name, APPLY_DELIVERY_LIMIT),
-            (BindingSpec(exchange.name, COMPILE_COMPLETED_V1),),
+            (
+                BindingSpec(exchange.name, COMPILE_COMPLETED_V1),
+                BindingSpec(exchange.name, COMPILE_STARTED_V1),
+            ),
         ),
         compile_dlq=QueueSpec(
             name("latex.compile.dlq"), dlq_args, (BindingSpec(dlx.name, compile_name),)

@@ -110,7 +110,8 @@ def diagnostic_lines(job: Job) -> list[str]:
 
 
 def event_line(event: DocumentEvent) -> str:
-    """One line per document event: ``[id] revision N ...`` or ``[id] job ID rN: state``."""
+    """One line per document event: ``[id] revision N ...`` or ``[id] job ID rN: state``
+    (``state``: ``queued``, ``compiling``, then the final one)."""
     if event.kind == "revision":
         what = f"revision {event.revision} ({event.main}, {event.engine})"
     elif event.kind == "job":

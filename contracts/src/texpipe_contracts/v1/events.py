@@ -186,6 +186,26 @@ class CompileCompleted(Envelope):
         return self
 
 
+class CompileStarted(Envelope):
+    """latex.compile.started v1: a compiler began compiling a job in its sandbox.
+
+    A progress signal, best effort: published once per sandboxed run (never for a cache hit),
+    it may be lost or arrive after the job's result; the api takes it only while the job is
+    queued (the document's event stream then shows the job ``compiling``).
+    """
+
+    schema_name: Literal["latex.compile.started"] = Field(
+        default="latex.compile.started", description="Schema name of this message."
+    )
+    schema_version: Literal[1] = Field(default=1, description="Major version of the schema.")
+    document_id: UUID
+    revision: int = Field(ge=1)
+    started_at: datetime = Field(description="When the sandboxed compile began (UTC).")
+    compiler: str = Field(
+        max_length=255, description="The compiler instance running it.", examples=["compiler-1"]
+    )
+
+
 class PdfApplied(Envelope):
     """document.pdf_applied v1: a document's PDF changed (a compile result was applied).
 

@@ -68,6 +68,7 @@ def job_out(row: asyncpg.Record) -> JobOut:
         engine=Engine(row["engine"]),
         engine_source=row["engine_source"],
         created_at=row["created_at"],
+        started_at=row["started_at"],
         finished_at=row["finished_at"],
         error=error,
         log_available=row["log_key"] is not None,

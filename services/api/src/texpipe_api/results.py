@@ -1,13 +1,14 @@
-"""Use cases of the internal endpoints: take a compile result (stale-checked), mark a job dead."""
+"""Use cases of the internal endpoints: take a compile result (stale-checked), mark a job dead,
+record that a compile started."""
 
 from uuid import UUID
 
 import asyncpg
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
-from texpipe_contracts.internal_api import MarkDead, ResultAnswer
+from texpipe_contracts.internal_api import MarkDead, ResultAnswer, StartedAnswer
 from texpipe_contracts.jobs import JobState
-from texpipe_contracts.v1 import CompileCompleted, Outcome, PdfApplied, PdfRef
+from texpipe_contracts.v1 import CompileCompleted, CompileStarted, Outcome, PdfApplied, PdfRef
 from texpipe_servicekit.s3 import S3Store
 
 from texpipe_api import metrics, outbox
@@ -136,3 +137,18 @@ async def mark_dead(pool: asyncpg.Pool, job_id: UUID, body: MarkDead) -> ResultA
     if changed:
         log.warning("job_marked_dead", job_id=str(job_id), reason=body.reason, queue=body.queue)
     return ResultAnswer(status="applied" if changed else "already_applied", job_state=state)
+
+
+async def mark_started(pool: asyncpg.Pool, job_id: UUID, notice: CompileStarted) -> StartedAnswer:
+    """A compiler began the job: ``recorded`` once for a queued job (its document's events
+    show it ``compiling``), else ``ignored``; NotFoundError: no such job (it may be pruned)."""
+    if notice.job_id != job_id:
+        raise InvalidRequestError("the job id of the path and of the notice differ")
+    async with pool.acquire() as conn:
+        outcome = await job_queries.mark_started(conn, job_id)
+    if outcome is None:
+        raise NotFoundError(f"no job {job_id}")
+    state, recorded = outcome
+    if recorded:
+        log.info("job_compiling", compiler=notice.compiler, revision=notice.revision)
+    return StartedAnswer(status="recorded" if recorded else "ignored", job_state=state)

@@ -9,8 +9,15 @@ from typing import Annotated
 
 from aiohttp import web
 from pydantic import Field
-from texpipe_contracts.internal_api import DEAD_PATH, RESULT_PATH, MarkDead, ResultAnswer
-from texpipe_contracts.v1 import CompileCompleted
+from texpipe_contracts.internal_api import (
+    DEAD_PATH,
+    RESULT_PATH,
+    STARTED_PATH,
+    MarkDead,
+    ResultAnswer,
+    StartedAnswer,
+)
+from texpipe_contracts.v1 import CompileCompleted, CompileStarted
 
 from texpipe_api import keys
 from texpipe_api.errors import (
@@ -268,6 +275,18 @@ INTERNAL = RouteGroup(
             (Answer(200, "Applied, or already applied", ResultAnswer),),
             errors=(NotFoundError, JobStaleError, ResultInvalidError, *_INVALID),
             body=CompileCompleted,
+        ),
+        Route(
+            "POST",
+            STARTED_PATH.removeprefix("/internal"),
+            internal.post_started,
+            "A compiler began the job (a progress signal)",
+            (Answer(200, "Recorded, or nothing to do (already started, or final)", StartedAnswer),),
+            errors=(NotFoundError, *_INVALID),
+            body=CompileStarted,
+            description="Sets the job's started_at once while it is queued, and the document's"
+            " event stream shows the job 'compiling'. A job already started or final is left"
+            " as it is ('ignored').",
         ),
         Route(
             "POST",

@@ -127,6 +127,11 @@ class JobOut(BaseModel):
     engine: Engine
     engine_source: EngineSource = EngineSource.REQUEST
     created_at: datetime
+    started_at: datetime | None = Field(
+        default=None,
+        description="When a compiler began the compile, as the api heard it (best effort:"
+        " absent for a cache hit, or when the notice was lost).",
+    )
     finished_at: datetime | None = None
     error: JobErrorOut | None = None
     log_available: bool = False
@@ -268,11 +273,12 @@ class JobEventPdf(BaseModel):
 
 class JobEvent(BaseModel):
     """``event: job`` of GET /v1/documents/{id}/events: a job of the document reached
-    ``state`` (``queued`` when it was made)."""
+    ``state`` (``queued`` when it was made; ``compiling`` when a compiler began it, a
+    progress moment the job's own state does not have)."""
 
     job_id: UUID
     revision: int
-    state: JobState
+    state: JobState | Literal["compiling"]
     at: datetime = Field(description="When the api recorded the change.")
     error: JobEventError | None = Field(
         default=None, description="failed, timed_out, rejected: the first error."

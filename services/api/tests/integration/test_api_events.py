@@ -5,8 +5,9 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import aio_pika
 import asyncpg
@@ -17,8 +18,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from texpipe_api.app import create_app
 from texpipe_api.auth import create_token
 from texpipe_contracts.errors import ErrorCode
+from texpipe_contracts.internal_api import STARTED_PATH
 from texpipe_contracts.topology import COMPILE_CANCEL_REQUESTED_V1, PDF_APPLIED_V1, Topology
-from texpipe_contracts.v1 import CompileCompleted, CompileErrorInfo, Engine, Outcome, PdfApplied
+from texpipe_contracts.v1 import (
+    CompileCompleted,
+    CompileErrorInfo,
+    CompileStarted,
+    Engine,
+    Outcome,
+    PdfApplied,
+)
 from texpipe_servicekit.s3 import S3Store
 from texpipe_testing.api_calls import HELLO, create_document, update_document
 from texpipe_testing.results import post_result, stored_pdf, succeeded
@@ -265,3 +274,56 @@ async def test_streams_are_bounded_per_tenant_and_send_heartbeats(
                 assert other_tenant.status == 200
         async with stream(small, doc_a, tenant_a, last=-1) as bad:
             assert bad.status == 422
+
+
+async def post_started(client: Client, headers: dict[str, str], job: str, doc: str) -> Any:
+    notice = CompileStarted(
+        job_id=UUID(job),
+        document_id=UUID(doc),
+        revision=1,
+        started_at=datetime.now(UTC),
+        compiler="test",
+    )
+    response = await client.post(
+        STARTED_PATH.format(job_id=job),
+        data=notice.model_dump_json(),
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    return response.status, await response.json()
+
+
+async def test_a_started_compile_shows_compiling_between_queued_and_applied(
+    client: Client,
+    tenant_a: dict[str, str],
+    service_headers: dict[str, str],
+    s3_store: S3Store,
+) -> None:
+    doc, job = await new_document(client, tenant_a)
+    async with stream(client, doc, tenant_a) as live:
+        assert [(await next_event(live))["event"] for _ in range(2)] == ["revision", "job"]
+        assert await post_started(client, service_headers, job, doc) == (
+            200,
+            {"status": "recorded", "job_state": "queued"},
+        )
+        compiling = await next_event(live)
+        assert (compiling["event"], compiling["data"]["state"]) == ("job", "compiling")
+        assert (compiling["data"]["job_id"], compiling["data"]["revision"]) == (job, 1)
+        # A redelivered compile starts again: nothing new.
+        assert (await post_started(client, service_headers, job, doc))[1]["status"] == "ignored"
+        shown = await (await client.get(f"/v1/jobs/{job}", headers=tenant_a)).json()
+        assert (shown["state"], shown["started_at"] is not None) == ("queued", True)
+        await post_result(
+            client, service_headers, succeeded(job, doc, 1, await stored_pdf(s3_store))
+        )
+        applied = await next_event(live)
+        assert (applied["data"]["state"], int(applied["id"])) == (
+            "applied",
+            int(compiling["id"]) + 1,
+        )
+    # A late notice for a final job changes nothing; an unknown job is a 404.
+    assert await post_started(client, service_headers, job, doc) == (
+        200,
+        {"status": "ignored", "job_state": "applied"},
+    )
+    unknown = str(uuid4())
+    assert (await post_started(client, service_headers, unknown, doc))[0] == 404

@@ -126,6 +126,22 @@ def unreachable(error: str) -> Verdict:
     )
 
 
+def classify_started(status: int, code: str | None, *, detail: str = "") -> Verdict:
+    """Classify an answer of the api's ``/started`` endpoint (a progress signal).
+
+    200 (recorded, or nothing to do: the job is final or already started) and 404 (no such
+    job: it may have been pruned) are final. Every other answer is classified as a result's
+    (wait out an outage, retry a 500 later); where a result would be dead-lettered, the
+    caller drops the notice instead (see ``delivery``).
+    """
+    if status == 404:
+        suffix = f": {detail}" if detail else ""
+        return Verdict(Action.ACK, Answer.NOT_FOUND, f"the api knows no such job{suffix}", "")
+    if 200 <= status < 300:
+        return Verdict(Action.ACK, Answer.APPLIED, f"the api answered {status}", "")
+    return classify(status, code, detail=detail)
+
+
 def classify_mark_dead(
     status: int, *, detail: str = "", body_status: str = "", job_state: str = ""
 ) -> Verdict:

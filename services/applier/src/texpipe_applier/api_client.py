@@ -6,7 +6,7 @@ from uuid import UUID
 
 import aiohttp
 import structlog
-from texpipe_contracts.internal_api import DEAD_PATH, RESULT_PATH, MarkDead
+from texpipe_contracts.internal_api import DEAD_PATH, RESULT_PATH, STARTED_PATH, MarkDead
 
 from texpipe_applier import answers
 from texpipe_applier.answers import Verdict
@@ -18,7 +18,8 @@ log = structlog.get_logger(__name__)
 
 
 class ApiClient:
-    """Calls ``/internal/v1/jobs/{id}/result`` and ``/dead`` over one reused session."""
+    """Calls ``/internal/v1/jobs/{id}/result``, ``/started`` and ``/dead`` over one reused
+    session."""
 
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, token: str, total_timeout_s: float
@@ -32,6 +33,12 @@ class ApiClient:
         """Deliver a result (the message body as received) and classify the answer."""
         return await self._post(
             RESULT_PATH.format(job_id=job_id), body, message_id, self._classify_result
+        )
+
+    async def post_started(self, job_id: UUID, body: bytes, message_id: str | None) -> Verdict:
+        """Deliver a compile-started notice (the message body as received), classified."""
+        return await self._post(
+            STARTED_PATH.format(job_id=job_id), body, message_id, self._classify_started
         )
 
     async def mark_dead(self, job_id: UUID, notice: MarkDead) -> Verdict:
@@ -80,6 +87,12 @@ class ApiClient:
             _str(data.get("code")),
             detail=_str(data.get("detail")) or "",
             body_status=_str(data.get("status")) or "",
+        )
+
+    async def _classify_started(self, response: aiohttp.ClientResponse) -> Verdict:
+        data = await _read_json(response)
+        return answers.classify_started(
+            response.status, _str(data.get("code")), detail=_str(data.get("detail")) or ""
         )
 
     async def _classify_mark_dead(self, response: aiohttp.ClientResponse) -> Verdict:

@@ -4,6 +4,11 @@ The caller acks the message once :meth:`ResultDelivery.handle` returns: by then 
 applied, known stale, parked in a retry queue or in the dead-letter queue, each confirmed by
 the broker. ``handle`` raises :class:`~texpipe_servicekit.gate.OutageError` when the api (or
 the broker) is down: the message is held and handled again once it is back, no retry spent.
+
+The same queue carries ``latex.compile.started`` notices (dispatched by schema name): they go
+to the api's ``/started`` endpoint, wait out an outage and retry a 500 like a result, but are
+never dead-lettered. A dead letter of the apply queue marks its job dead (``dead_jobs``),
+which a lost progress signal must not do: a notice that cannot be delivered is dropped, logged.
 """
 
 import time
@@ -11,9 +16,10 @@ from typing import Protocol
 from uuid import UUID
 
 import structlog
-from texpipe_contracts.decoding import UndecodableMessageError, decode_message
+from texpipe_contracts.decoding import UndecodableMessageError, decode_one_of
 from texpipe_contracts.errors import ErrorCode
-from texpipe_contracts.v1 import CompileCompleted
+from texpipe_contracts.topology import COMPILE_STARTED_V1
+from texpipe_contracts.v1 import CompileCompleted, CompileStarted
 from texpipe_servicekit.gate import OutageError
 
 from texpipe_applier import metrics
@@ -32,6 +38,10 @@ class ResultApi(Protocol):
 
     async def post_result(self, job_id: UUID, body: bytes, message_id: str | None) -> Verdict:
         """Deliver one result and classify the answer."""
+        ...
+
+    async def post_started(self, job_id: UUID, body: bytes, message_id: str | None) -> Verdict:
+        """Deliver one compile-started notice and classify the answer."""
         ...
 
 
@@ -61,10 +71,15 @@ class ResultDelivery:
         """Decide the fate of one message; returns the api's verdict (None if undecodable)."""
         tries = message.attempt + 1
         try:
-            event = decode_message(message.body, CompileCompleted)
+            event = decode_one_of(message.body, CompileCompleted, CompileStarted)
         except UndecodableMessageError as exc:
-            # Loud: a producer sends something this applier cannot read.
             code = exc.code.value
+            if message.routing_key == COMPILE_STARTED_V1:
+                # A progress signal never becomes a dead letter (that would mark its job dead).
+                log.error("started_undecodable_dropped", reason=exc.reason, code=code)
+                metrics.STARTED.labels(answer="undecodable").inc()
+                return None
+            # Loud: a producer sends something this applier cannot read.
             log.error("result_undecodable", reason=exc.reason, code=code, tries=tries)
             await self._redelivery.dead_letter(
                 message, reason=exc.reason, code=code, attempts=tries
@@ -74,12 +89,32 @@ class ResultDelivery:
         with structlog.contextvars.bound_contextvars(
             job_id=str(event.job_id), message_id=str(event.message_id), attempt=message.attempt
         ):
+            if isinstance(event, CompileStarted):
+                return await self._deliver_started(message, event, tries)
             started = time.perf_counter()
             verdict = await self._api.post_result(event.job_id, message.body, message.message_id)
             metrics.API_SECONDS.observe(time.perf_counter() - started)
             metrics.RESULTS.labels(answer=verdict.answer.value).inc()
             await self._act(message, verdict, tries)
             return verdict
+
+    async def _deliver_started(
+        self, message: Received, event: CompileStarted, tries: int
+    ) -> Verdict:
+        verdict = await self._api.post_started(event.job_id, message.body, message.message_id)
+        metrics.STARTED.labels(answer=verdict.answer.value).inc()
+        if verdict.action is Action.ACK:
+            log.info("started_delivered", answer=verdict.answer.value, tries=tries)
+            return verdict
+        if verdict.action is Action.WAIT:
+            raise OutageError(API, verdict.reason)
+        delay_s = self._policy.delay_for(tries) if verdict.action is Action.RETRY else None
+        if delay_s is None:
+            log.error("started_dropped", answer=verdict.answer.value, reason=verdict.reason)
+            return verdict
+        log.warning("started_retry_scheduled", reason=verdict.reason, retry=tries)
+        await self._redelivery.schedule_retry(message, tries, delay_s)
+        return verdict
 
     async def _act(self, message: Received, verdict: Verdict, tries: int) -> None:
         if verdict.action is Action.ACK:

@@ -2,6 +2,11 @@
 
 from prometheus_client import Counter, Histogram
 
+STARTED = Counter(
+    "texpipe_applier_started_total",
+    "Compile-started notices, by the api's answer (applied, not_found, ...; undecodable).",
+    ["answer"],
+)
 RESULTS = Counter(
     "texpipe_applier_results_total",
     "Results delivered to the api, by the api's answer (applied, stale, result_invalid, ...).",

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,6 +28,7 @@ from texpipe_contracts.topology import Topology, build_topology
 from texpipe_contracts.v1 import (
     CompileCompleted,
     CompileRequested,
+    CompileStarted,
     Engine,
     Outcome,
     PdfRef,
@@ -55,6 +57,7 @@ class Reply:
 
 APPLIED = Reply(200, {"status": "applied", "job_state": "applied"})
 MARKED_DEAD = Reply(200, {"job_state": "dead"})
+RECORDED = Reply(200, {"status": "recorded", "job_state": "queued"})
 
 
 def problem(status: int, code: str, detail: str = "") -> Reply:
@@ -84,8 +87,10 @@ class StubApi:
     port: int = field(default_factory=free_port)
     results: dict[str, list[Reply]] = field(default_factory=dict)
     deads: dict[str, list[Reply]] = field(default_factory=dict)
+    starts: dict[str, list[Reply]] = field(default_factory=dict)
     result_calls: list[Call] = field(default_factory=list)
     dead_calls: list[Call] = field(default_factory=list)
+    started_calls: list[Call] = field(default_factory=list)
     _runner: web.AppRunner | None = None
 
     @property
@@ -102,6 +107,7 @@ class StubApi:
         app.router.add_get("/ready", self._health)
         app.router.add_post("/internal/v1/jobs/{job_id}/result", self._result)
         app.router.add_post("/internal/v1/jobs/{job_id}/dead", self._dead)
+        app.router.add_post("/internal/v1/jobs/{job_id}/started", self._started)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
@@ -140,6 +146,9 @@ class StubApi:
     async def _dead(self, request: web.Request) -> web.Response:
         return await self._answer(request, self.deads, self.dead_calls, MARKED_DEAD)
 
+    async def _started(self, request: web.Request) -> web.Response:
+        return await self._answer(request, self.starts, self.started_calls, RECORDED)
+
 
 async def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll ``check`` until it holds; fail naming ``what``."""
@@ -161,6 +170,13 @@ def completed(job_id: UUID | None = None) -> CompileCompleted:
         duration_ms=150,
         engine=Engine.PDFLATEX,
         engine_version="pdfTeX 3.141592653-2.6-1.40.24",
+    )
+
+
+def started() -> CompileStarted:
+    """A compile-started notice."""
+    return CompileStarted(
+        job_id=uuid4(), document_id=uuid4(), revision=1, started_at=datetime.now(UTC), compiler="c"
     )
 
 
@@ -351,6 +367,34 @@ async def test_a_result_is_applied_once(
     (call,) = stub_api.calls_for(event.job_id)
     assert call.status == 200
     assert call.body == json.loads(event.model_dump_json())
+
+
+async def test_started_notices_reach_the_api_retried_on_a_500_and_never_dead_lettered(
+    applier: ServiceProcess, stub_api: StubApi, bus: Bus, amqp_url: str
+) -> None:
+    retried, pruned, result = started(), started(), completed()
+    stub_api.starts[str(retried.job_id)] = [problem(500, "INTERNAL"), RECORDED]
+    stub_api.starts[str(pruned.job_id)] = [problem(404, "NOT_FOUND")]
+    for notice in (retried, pruned):
+        await bus.publish(
+            notice.model_dump_json().encode(),
+            exchange=bus.topology.exchange.name,
+            routing_key=topo_names.COMPILE_STARTED_V1,
+            correlation_id=str(notice.job_id),
+        )
+    await bus.publish_result(result)  # the same queue: results are not held behind notices
+    await until_delivered(applier, result.job_id)
+
+    def answered(notice: CompileStarted) -> list[int]:
+        return [c.status for c in stub_api.started_calls if c.job_id == str(notice.job_id)]
+
+    await wait_until(lambda: answered(retried) == [500, 200], 15, "the retried notice")
+    await wait_until(lambda: answered(pruned) == [404], 15, "the 404 notice")
+    assert not stub_api.calls_for(retried.job_id)
+    assert not stub_api.calls_for(pruned.job_id)
+    dead = await dead_letters_by_job(amqp_url, bus.topology)
+    assert str(retried.job_id) not in dead
+    assert str(pruned.job_id) not in dead
 
 
 async def test_a_stale_result_is_acked_and_not_retried(

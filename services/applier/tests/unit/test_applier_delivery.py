@@ -2,16 +2,29 @@
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
-from texpipe_applier.answers import Verdict, classify, timed_out, unreachable
+from texpipe_applier.answers import (
+    Verdict,
+    classify,
+    classify_started,
+    timed_out,
+    unreachable,
+)
 from texpipe_applier.delivery import ResultDelivery
 from texpipe_applier.received import Received
 from texpipe_applier.retry import RetryPolicy
 from texpipe_contracts import topology
 from texpipe_contracts.errors import ErrorCode
-from texpipe_contracts.v1 import CompileCompleted, CompileErrorInfo, Engine, Outcome
+from texpipe_contracts.v1 import (
+    CompileCompleted,
+    CompileErrorInfo,
+    CompileStarted,
+    Engine,
+    Outcome,
+)
 from texpipe_servicekit.gate import OutageError
 
 
@@ -19,9 +32,14 @@ from texpipe_servicekit.gate import OutageError
 class FakeApi:
     verdicts: list[Verdict]
     calls: list[UUID] = field(default_factory=list)
+    started: list[UUID] = field(default_factory=list)
 
     async def post_result(self, job_id: UUID, body: bytes, message_id: str | None) -> Verdict:
         self.calls.append(job_id)
+        return self.verdicts.pop(0) if len(self.verdicts) > 1 else self.verdicts[0]
+
+    async def post_started(self, job_id: UUID, body: bytes, message_id: str | None) -> Verdict:
+        self.started.append(job_id)
         return self.verdicts.pop(0) if len(self.verdicts) > 1 else self.verdicts[0]
 
 
@@ -112,3 +130,52 @@ async def test_an_unknown_version_is_dead_lettered_without_calling_the_api() -> 
     )
     assert api.calls == []
     assert broker.dead[0][1:] == ("MESSAGE_UNKNOWN_VERSION", 1)
+
+
+# --- compile-started notices share the queue: dispatched by schema name, never dead-lettered --
+
+
+def started_message(attempt: int | None = None) -> Received:
+    notice = CompileStarted(
+        job_id=uuid4(), document_id=uuid4(), revision=1, started_at=datetime.now(UTC), compiler="c"
+    )
+    headers = {} if attempt is None else {topology.HEADER_ATTEMPT: attempt}
+    body = notice.model_dump_json().encode()
+    return Received(body=body, headers=headers, routing_key=topology.COMPILE_STARTED_V1)
+
+
+async def test_a_started_notice_goes_to_the_started_endpoint_and_200_or_404_acks_it() -> None:
+    for answer in (classify_started(200, None), classify_started(404, "NOT_FOUND")):
+        api, broker = FakeApi([answer]), FakeRedelivery()
+        message = started_message()
+        verdict = await ResultDelivery(api, broker, POLICY).handle(message)
+        assert verdict is not None
+        assert verdict.final
+        assert api.started == [UUID(json.loads(message.body)["job_id"])]
+        assert (api.calls, broker.retries, broker.dead) == ([], [], [])
+
+
+async def test_a_started_notice_waits_out_an_outage_and_retries_a_500() -> None:
+    api, broker = FakeApi([classify_started(503, None)]), FakeRedelivery()
+    with pytest.raises(OutageError):
+        await ResultDelivery(api, broker, POLICY).handle(started_message())
+    api, broker = FakeApi([classify_started(500, None)]), FakeRedelivery()
+    await ResultDelivery(api, broker, POLICY).handle(started_message(attempt=1))
+    assert (broker.retries, broker.dead) == ([(2, 2.0)], [])
+
+
+async def test_a_started_notice_is_dropped_never_dead_lettered() -> None:
+    # A dead letter of the apply queue marks its job dead: a lost progress signal must not.
+    exhausted = started_message(attempt=POLICY.max_retries)
+    for verdict, message in (
+        (classify_started(500, None), exhausted),
+        (classify_started(422, None), started_message()),
+        (classify_started(401, None), started_message()),
+    ):
+        api, broker = FakeApi([verdict]), FakeRedelivery()
+        await ResultDelivery(api, broker, POLICY).handle(message)
+        assert (broker.retries, broker.dead) == ([], [])
+    api, broker = FakeApi([classify_started(200, None)]), FakeRedelivery()
+    garbled = Received(body=b"{", headers={}, routing_key=topology.COMPILE_STARTED_V1)
+    assert await ResultDelivery(api, broker, POLICY).handle(garbled) is None
+    assert (api.started, broker.dead) == ([], [])

@@ -33,6 +33,7 @@ from texpipe_compiler.outputs import PageCounter
 from texpipe_compiler.sandbox import Mount, SandboxLayout, SandboxLimits, seccomp_program
 from texpipe_compiler.sandbox_launcher import SandboxLauncher
 from texpipe_compiler.slots import SlotPool
+from texpipe_compiler.start_notices import StartNotices
 from texpipe_compiler.start_points import StartPoints
 from texpipe_compiler.starts import StartLedger
 from texpipe_compiler.state_store import StateStore
@@ -159,9 +160,12 @@ def create_app(settings: Settings) -> FastStream:
                     dump_timeout_s=settings.compile_timeout_ms / 1000,
                 )  # fmt: skip
                 stack.push_async_callback(starts.aclose)
+            notices = StartNotices(broker, topo, instance)
+            stack.push_async_callback(notices.aclose)
             manager = CompileManager(
-                _policy(settings), OutputStore(store), runner, engines, slots, pages, starts
-            )
+                _policy(settings), OutputStore(store), runner, engines, slots, pages, starts,
+                on_started=notices.notify,
+            )  # fmt: skip
             gate = DependencyGate(
                 {
                     S3: store.ping,

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -91,12 +92,14 @@ class CompileManager:
         slots: SlotPool,
         pages: PageCounter,
         starts: StartPoints | None = None,
+        on_started: Callable[[CompileRequested], None] | None = None,
     ) -> None:
         """``starts``: auxiliary states and preamble formats (None: every compile from
-        scratch)."""
+        scratch). ``on_started``: called (it must not block) when a compile really begins in
+        a sandbox, never for a cache hit or a rejected source."""
         self._policy, self._outputs, self._runner = policy, outputs, runner
         self._engines, self._slots, self._pages = engines, slots, pages
-        self._starts = starts
+        self._starts, self._on_started = starts, on_started
 
     async def compile(self, request: CompileRequested) -> CompileCompleted:
         """Compile ``request`` (or find its result in the cache)."""
@@ -156,6 +159,8 @@ class CompileManager:
             seeded=bool(start and start.seed), with_format=bool(start and start.fmt),
         )  # fmt: skip
         metrics.COMPILES_STARTED.labels(engine=request.engine.value).inc()
+        if self._on_started is not None:
+            self._on_started(request)
         try:
             async with asyncio.timeout(timeout_s) as deadline:
                 run = await self._runner.compile(

@@ -36,11 +36,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_contracts import topology as topo
 from texpipe_contracts.bundle import source_key
+from texpipe_contracts.decoding import decode_one_of
 from texpipe_contracts.errors import ErrorCode
 from texpipe_contracts.topology import Topology, build_topology
 from texpipe_contracts.v1 import (
     CompileCompleted,
     CompileRequested,
+    CompileStarted,
     Engine,
     Outcome,
     SourceBundleRef,
@@ -71,6 +73,8 @@ class Pipeline:
     def __init__(self, amqp_url: str, topology: Topology, store: S3Store) -> None:
         self._url, self.topology, self._store = amqp_url, topology, store
         self._results: dict[str, asyncio.Future[CompileCompleted]] = {}
+        self.started: dict[str, CompileStarted] = {}
+        """The compile-started notices seen, by job id (they share the apply queue)."""
 
     async def __aenter__(self) -> "Pipeline":
         self._connection = await aio_pika.connect(self._url)
@@ -85,9 +89,13 @@ class Pipeline:
 
     async def _on_result(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with message.process():
-            result = CompileCompleted.model_validate_json(message.body)
-            assert message.correlation_id == str(result.job_id)
-            self._future(str(result.job_id)).set_result(result)
+            event = decode_one_of(message.body, CompileCompleted, CompileStarted)
+            assert message.correlation_id == str(event.job_id)
+            if isinstance(event, CompileStarted):
+                self.started[str(event.job_id)] = event
+            else:
+                assert isinstance(event, CompileCompleted)
+                self._future(str(event.job_id)).set_result(event)
 
     def _future(self, job_id: str) -> "asyncio.Future[CompileCompleted]":
         return self._results.setdefault(job_id, asyncio.get_running_loop().create_future())
@@ -277,6 +285,14 @@ async def test_a_repeated_source_is_a_cache_hit_without_tex(
     assert second.cache_hit
     assert second.pdf == first.pdf
     assert log_events(compiler, "compile_started", str(second_request.job_id)) == []
+    # A sandboxed compile announces itself (in the background: maybe after its result); a
+    # cache hit never does.
+    async with asyncio.timeout(10):
+        while str(first.job_id) not in pipeline.started:
+            await asyncio.sleep(0.05)
+    notice = pipeline.started[str(first.job_id)]
+    assert (notice.document_id, notice.revision) == (first.document_id, first.revision)
+    assert str(second.job_id) not in pipeline.started
     started, cpu = "texpipe_compiles_started_total", "texpipe_sandbox_cpu_seconds_total"
     assert after_first[started] - before.get(started, 0) == 1
     assert after_second[started] == after_first[started]  # a cache hit starts nothing

@@ -185,3 +185,31 @@ async def mark_dead(
     if row is None or row["state"] is None:
         return None
     return row["state"], row["changed"]
+
+
+async def mark_started(conn: Conn, job_id: UUID) -> tuple[str, bool] | None:
+    """Record that a queued job's compile began: (state after the call, whether this call
+    recorded it); None: no such job. The first call for a queued job sets ``started_at`` and
+    appends the document's ``compiling`` event in the same transaction; later calls, and
+    calls for a final job, change nothing."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            f"""
+            UPDATE jobs SET started_at = now()
+            WHERE id = $1 AND state = '{JobState.QUEUED.value}' AND started_at IS NULL
+            RETURNING document_id, revision, state
+            """,
+            job_id,
+        )
+        if row is None:
+            state = await conn.fetchval("SELECT state FROM jobs WHERE id = $1", job_id)
+            return None if state is None else (state, False)
+        await conn.execute(
+            "SELECT texpipe_append_document_events(ARRAY[$1::uuid], ARRAY['job'],"
+            " ARRAY[jsonb_build_object('job_id', $2::uuid, 'revision', $3::int,"
+            " 'state', 'compiling')])",
+            row["document_id"],
+            job_id,
+            row["revision"],
+        )
+        return row["state"], True

@@ -3,7 +3,7 @@
 import structlog
 from aiohttp import web
 from texpipe_contracts.internal_api import MarkDead
-from texpipe_contracts.v1 import CompileCompleted
+from texpipe_contracts.v1 import CompileCompleted, CompileStarted
 
 from texpipe_api import keys, ping, results
 from texpipe_api.schemas import PingRequest
@@ -19,6 +19,16 @@ async def post_result(request: web.Request) -> web.Response:
             answer = await results.apply_result(
                 request.config_dict[keys.PG_POOL], request.config_dict[keys.S3], job_id, result
             )
+    return json_model(answer)
+
+
+async def post_started(request: web.Request) -> web.Response:
+    """POST /internal/v1/jobs/{job_id}/started: a compiler began the job (progress only)."""
+    job_id = path_uuid(request, "job_id")
+    with structlog.contextvars.bound_contextvars(job_id=str(job_id)):
+        notice = await parse_body(request, CompileStarted)
+        with structlog.contextvars.bound_contextvars(message_id=str(notice.message_id)):
+            answer = await results.mark_started(request.config_dict[keys.PG_POOL], job_id, notice)
     return json_model(answer)
 
 

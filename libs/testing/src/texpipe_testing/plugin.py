@@ -62,7 +62,7 @@ def rabbitmq_cluster() -> RabbitCluster:
     if reason is not None:
         if in_ci():
             pytest.fail(f"cannot start a RabbitMQ cluster: {reason}", pytrace=False)
-        pytest.skip(f"cannot start a RabbitMQ cluster: {reason}")
+        pytest.skip(f"cannot start a RabbitMQ cluster: {reason}")  # not under CI: failed above
     return _CLUSTER.cluster()
 
 

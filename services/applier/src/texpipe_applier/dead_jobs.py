@@ -10,8 +10,10 @@ from typing import Protocol
 from uuid import UUID
 
 import structlog
+from texpipe_contracts.decoding import UndecodableMessageError, decode_one_of
 from texpipe_contracts.internal_api import MarkDead
 from texpipe_contracts.topology import Topology
+from texpipe_contracts.v1 import CompileStarted
 from texpipe_servicekit.gate import OutageError
 
 from texpipe_applier import metrics
@@ -45,7 +47,13 @@ class DeadJobReporter:
         self._topo = topo
 
     async def handle(self, message: Received) -> None:
-        """Tell the api; return once it answered for good (then ack)."""
+        """Tell the api; return once it answered for good (then ack). A start notice
+        (``compile.started.v1``) that reached a dead-letter queue (the broker's delivery limit)
+        says nothing about its job, which is compiling: it is dropped, never reported dead."""
+        if _is_start_notice(message.body):
+            log.warning("dead_start_notice_dropped", message_id=message.message_id)
+            metrics.DEAD_JOBS.labels(queue=self._topo.apply_dlq.name, answer="start_notice").inc()
+            return
         info = describe(message, self._topo)
         queue = self._dlq_of.get(info.source_queue, info.source_queue)
         with structlog.contextvars.bound_contextvars(
@@ -66,3 +74,13 @@ class DeadJobReporter:
             level = log.error if verdict.answer in _SETUP_ERRORS else log.warning
             level("mark_dead_postponed", reason=verdict.reason)
             raise OutageError(API, verdict.reason)
+
+
+def _is_start_notice(body: bytes) -> bool:
+    """Whether a dead letter's body is a ``compile.started.v1`` notice (by its schema name:
+    after a trip through a retry queue the routing key no longer says)."""
+    try:
+        decode_one_of(body, CompileStarted)
+    except UndecodableMessageError:
+        return False
+    return True

@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
@@ -11,6 +12,7 @@ from texpipe_applier.received import Received
 from texpipe_contracts import topology
 from texpipe_contracts.internal_api import MarkDead
 from texpipe_contracts.topology import build_topology
+from texpipe_contracts.v1 import CompileStarted
 from texpipe_servicekit.gate import OutageError
 
 TOPO = build_topology("ns")
@@ -59,5 +61,23 @@ async def test_no_such_job_is_done_with() -> None:
 async def test_a_dead_letter_without_any_job_id_is_dropped_with_a_log() -> None:
     api = FakeApi([classify_mark_dead(200)])
     letter = Received(body=b"\x00", headers={}, routing_key=TOPO.compile_queue.name)
+    await DeadJobReporter(api, TOPO).handle(letter)
+    assert api.calls == []
+
+
+async def test_a_dead_start_notice_never_marks_its_compiling_job_dead() -> None:
+    started = CompileStarted(
+        job_id=uuid4(),
+        document_id=uuid4(),
+        revision=1,
+        started_at=datetime.now(UTC),
+        compiler="c-1",
+    )
+    api = FakeApi([classify_mark_dead(200)])
+    letter = Received(
+        body=started.model_dump_json().encode(),
+        headers={topology.HEADER_REASON: "delivery limit"},
+        routing_key=TOPO.apply_queue.name,
+    )
     await DeadJobReporter(api, TOPO).handle(letter)
     assert api.calls == []

@@ -2,8 +2,9 @@
 
 Each scenario runs a whole stack of its own (``fault_stack``) and breaks one dependency of one
 service through a TCP proxy the test controls: S3 for the compiler, the broker for the
-compiler, PostgreSQL for the api; the poison scenario kills the compiler whenever it compiles
-one request. Each ends with 0 lost, 0 healthy jobs dead, 0 applied twice, and every document
+compiler, PostgreSQL for the api; or stops the api itself for a minute while results are on
+their way to the applier; the poison scenario kills the compiler whenever it compiles one
+request. Each ends with 0 lost, 0 healthy jobs dead, 0 applied twice, and every document
 showing its newest revision; the figures are printed as a row of the chaos table.
 ``TEXPIPE_CHAOS_SCALE`` (``make chaos``) multiplies the batches.
 """
@@ -32,6 +33,8 @@ from texpipe_testing.proxy import TcpProxy
 
 S3_OUTAGE_S = 60.0
 """The outage the design promises to ride out (DESIGN.md: S3 away for a minute)."""
+API_OUTAGE_S = 60.0
+"""The api away as long: the applier holds the results meanwhile (DESIGN.md)."""
 DROPS = 10
 SLOW_COMPILE_ITERATIONS = 45_000_000
 """About 15 s of pdfTeX counting here: longer than the ten drops take."""
@@ -166,6 +169,36 @@ async def ten_connection_drops_during_one_long_compile(
             assert len(compiles) == 1  # every redelivery joined the compile in flight
 
 
+async def outbox_published(api_url: str) -> float:
+    """The api's count of outbox messages the broker confirmed (its /metrics)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{api_url}/metrics") as response:
+        text = await response.text()
+    for line in text.splitlines():
+        if line.startswith("texpipe_api_outbox_published_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def the_api_away_for_a_minute_with_every_request_out(
+    service_env: dict[str, str], log_dir: Path
+) -> None:
+    async with fault_stack(service_env, log_dir) as stack, client(stack) as http:
+        published = await outbox_published(stack.api_url)
+        job_ids, document_ids = await submit(http, 10 * SCALE, "api")
+        async with asyncio.timeout(60):  # every request is on the broker before the fault
+            while await outbox_published(stack.api_url) < published + 10 * SCALE:
+                await asyncio.sleep(0.05)
+        await asyncio.to_thread(stack.services["api"].stop)
+        await asyncio.sleep(API_OUTAGE_S)  # results reach the applier, which holds them
+        await asyncio.to_thread(stack.restart, "api")
+        row, states = await figures(
+            "the api away 60 s", stack, http, job_ids,
+            healthy=set(job_ids), fault_ended=asyncio.get_running_loop().time(),
+        )  # fmt: skip
+        assert_clean(row, states, set(job_ids))
+        assert await newest_revisions_shown(http, document_ids)
+
+
 async def every_postgresql_connection_of_the_api_cut_three_times(
     service_env: dict[str, str], log_dir: Path
 ) -> None:
@@ -222,6 +255,7 @@ SCENARIOS = (
     s3_unreachable_for_a_minute_with_requests_queued,
     ten_connection_drops_during_one_long_compile,
     every_postgresql_connection_of_the_api_cut_three_times,
+    the_api_away_for_a_minute_with_every_request_out,
     a_request_that_kills_the_compiler_every_time_ends_dead_with_its_reason,
 )
 

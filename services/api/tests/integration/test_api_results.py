@@ -50,9 +50,15 @@ async def document(client: Client, headers: dict[str, str], doc: str) -> dict[st
 
 
 async def test_result_for_an_old_revision_is_stale(
-    client: Client, tenant_a: dict[str, str], service_headers: dict[str, str], s3_store: S3Store
+    client: Client,
+    tenant_a: dict[str, str],
+    service_headers: dict[str, str],
+    s3_store: S3Store,
+    published: Any,
 ) -> None:
     doc, job1 = await new_document(client, tenant_a)
+    # Published first: a job still held unpublished would end 'superseded' instead.
+    await published.wait_for([UUID(job1)])
     await new_revision(client, tenant_a, doc, 2)
     status, body = await post_result(
         client, service_headers, succeeded(job1, doc, 1, await stored_pdf(s3_store))

@@ -27,6 +27,7 @@ from texpipe_compiler.compile_manager import CompileManager, CompilePolicy
 from texpipe_compiler.config import Settings
 from texpipe_compiler.consumer import BROKER, S3, SANDBOX, CompileConsumer
 from texpipe_compiler.engines import Engines, probe_engines
+from texpipe_compiler.format_files import FormatFiles
 from texpipe_compiler.handlers import build_router
 from texpipe_compiler.latex_runner import LatexRunner, RunnerLimits
 from texpipe_compiler.outputs import PageCounter
@@ -134,7 +135,9 @@ def create_app(settings: Settings) -> FastStream:
                 # Still compiles: LuaLaTeX jobs build their own until the warm-up below is done;
                 # XeTeX sees the system fonts only.
                 log.warning("font_cache_not_current", folder=str(settings.font_cache_dir))
-                fonts = font_cache.PreparedFonts(await asyncio.to_thread(_private_cache_dir), None)
+                fonts = font_cache.PreparedFonts(
+                    await asyncio.to_thread(_private_dir, "texpipe-luatex-cache-"), None
+                )
                 stack.callback(shutil.rmtree, fonts.luatex, True)
             else:
                 fonts = prepared
@@ -155,8 +158,11 @@ def create_app(settings: Settings) -> FastStream:
             stack.push_async_callback(pages.aclose)
             starts = None
             if settings.incremental_compiles:
+                format_dir = await asyncio.to_thread(_private_dir, "texpipe-formats-")
+                stack.callback(shutil.rmtree, format_dir, True)
+                formats = FormatFiles(format_dir, max_bytes=settings.format_cache_bytes)
                 starts = StartPoints(
-                    StateStore(store), runner, slots,
+                    StateStore(store, formats), runner, slots,
                     dump_timeout_s=settings.compile_timeout_ms / 1000,
                 )  # fmt: skip
                 stack.push_async_callback(starts.aclose)
@@ -246,8 +252,8 @@ def _job_groups(settings: Settings) -> cgroups.Cgroups | None:
     return groups
 
 
-def _private_cache_dir() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="texpipe-luatex-cache-"))
+def _private_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)  # the sandbox's uid reads it, through a read-only mount
     return path
 

@@ -144,6 +144,12 @@ class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings, _CompileTimeo
         description="Start a compile from the auxiliary state of the document's last settled "
         "compile and from a dumped format of its unchanged preamble (kept in S3 per document).",
     )
+    format_cache_bytes: int = Field(
+        default=1024 * MiB,
+        ge=64 * MiB,
+        description="Disk kept for preamble formats as uncompressed files (a private folder "
+        "under TMPDIR; ~22 MB per format of an article with amsmath and hyperref).",
+    )
     source_date_epoch: int = Field(
         default=0,
         ge=0,

@@ -25,7 +25,9 @@ STATE_DIR = "_texpipe"
 """The project folder the compiler keeps for itself: a preamble format and its dumps. A
 project that has a file under it compiles from scratch (no aux state, no format)."""
 FORMAT_NAME = "texpipe-preamble"
-FORMAT_FILE = f"{STATE_DIR}/{FORMAT_NAME}.fmt"
+FORMAT_DIR = "/texpipe-format"
+"""Where a compile's preamble format is mounted read-only (outside the project and /work)."""
+FORMAT_FILE = f"{FORMAT_DIR}/{FORMAT_NAME}.fmt"
 DUMP_DIR = f"{STATE_DIR}/dump"
 DUMP_WRAPPER = f"{STATE_DIR}/dump-main.tex"
 """What mylatexformat reads after itself: switches off its font preloading, then reads the
@@ -246,7 +248,7 @@ def tex_environment(source_date_epoch: int, *, with_format: bool = False) -> dic
     bundle and the project (its own lookup, not kpathsea's). ``with_format``: the compiler's
     own format folder first (``FORMAT_NAME`` is no installed format's name).
     """
-    formats = f"{PROJECT_DIR}/{STATE_DIR}:" if with_format else ""
+    formats = f"{FORMAT_DIR}:" if with_format else ""
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": HOME_DIR,

@@ -12,6 +12,7 @@ import enum
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from texpipe_contracts.v1 import Engine
@@ -97,7 +98,9 @@ class StartPoint:
     """What a compile may start from instead of nothing (``incremental``, ``preamble``)."""
 
     seed: AuxSeed | None = None
-    fmt: bytes | None = None
+    fmt: Path | None = None
+    """The preamble's format: an uncompressed file of the host, mounted read-only at
+    ``latex_commands.FORMAT_FILE`` (``format_files``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,14 +189,13 @@ class LatexRunner:
         env = cmd.tex_environment(source_date_epoch, with_format=with_format)
         if self._fontconfig_file:
             env["FONTCONFIG_FILE"] = self._fontconfig_file
-        async with self._launcher.session(uid, cpu_s) as session:
+        fmt = start.fmt if start is not None else None
+        async with self._launcher.session(uid, cpu_s, format_file=fmt) as session:
             job = _Job(session, main, engine, [f.path for f in to_write], env,
                        salt=await asyncio.to_thread(inputs_salt, to_write, main),
                        seed=start.seed if start is not None else None,
                        with_format=with_format)  # fmt: skip
             extra = list(job.seed.files) if job.seed is not None else []
-            if start is not None and start.fmt is not None:
-                extra.append(ProjectFile(cmd.FORMAT_FILE, start.fmt))
             try:
                 outcome = await self._compile_in(job, [*to_write, *extra])
             except SandboxError as exc:

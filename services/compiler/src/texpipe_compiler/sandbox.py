@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import pyseccomp
 import structlog
 
-from texpipe_compiler.latex_commands import HOME_DIR, PROJECT_DIR, TEXMF_VAR_DIR, TMP_DIR, WORK_ROOT
+from texpipe_compiler.latex_commands import (
+    FORMAT_FILE,
+    HOME_DIR,
+    PROJECT_DIR,
+    TEXMF_VAR_DIR,
+    TMP_DIR,
+    WORK_ROOT,
+)
 
 SYSTEM_RO_TREES = (
     "/etc/texmf",
@@ -126,9 +133,17 @@ def rlimit_argv(limits: SandboxLimits, cpu_s: int) -> list[str]:
 
 
 def bwrap_argv(
-    layout: SandboxLayout, limits: SandboxLimits, seccomp_fd: int, info_fd: int
+    layout: SandboxLayout,
+    limits: SandboxLimits,
+    seccomp_fd: int,
+    info_fd: int,
+    *,
+    format_file: str | None = None,
 ) -> list[str]:
     """The bubblewrap command line up to (not including) the program to run.
+
+    ``format_file``: a host file mounted read-only at ``FORMAT_FILE`` (the job's preamble
+    format; nothing else of the host's format folder is visible).
 
     bwrap writes ``{"child-pid": N}`` to ``info_fd``: killing that process (the sandbox's
     pid 1) makes the kernel kill everything in the sandbox's pid namespace.
@@ -159,6 +174,8 @@ def bwrap_argv(
         argv += ["--ro-bind-try", tree, tree]
     for mount in layout.extra_ro_mounts:
         argv += ["--ro-bind", mount.source, mount.dest]
+    if format_file is not None:
+        argv += ["--ro-bind", format_file, FORMAT_FILE]
     # No /proc: through /proc/self/mem a process may rewrite its own code, through /proc/1
     # reach the sandbox's init, and mountinfo shows host paths. No bwrap --dev either: it
     # mounts a devpts (/dev/pts, ptys of the host's pty budget); a few device nodes suffice.

@@ -45,14 +45,18 @@ class SandboxLauncher:
         self._driver = driver_source()
 
     @contextlib.asynccontextmanager
-    async def session(self, uid: int | None, cpu_s: int) -> AsyncIterator[SandboxSession]:
+    async def session(
+        self, uid: int | None, cpu_s: int, *, format_file: Path | None = None
+    ) -> AsyncIterator[SandboxSession]:
         """A running sandbox as ``uid`` (when the service is root); killed on exit.
 
-        ``cpu_s`` is the CPU-time limit of each process, at least the job's wall clock.
+        ``cpu_s`` is the CPU-time limit of each process, at least the job's wall clock;
+        ``format_file``: the job's preamble format, mounted read-only
+        (``latex_commands.FORMAT_FILE``).
         """
         group = await asyncio.to_thread(self._groups.create) if self._groups else None
         try:
-            async with self._started(uid, cpu_s, group) as session:
+            async with self._started(uid, cpu_s, group, format_file) as session:
                 yield session
         finally:
             if group is not None:
@@ -60,7 +64,11 @@ class SandboxLauncher:
 
     @contextlib.asynccontextmanager
     async def _started(
-        self, uid: int | None, cpu_s: int, group: cgroups.JobCgroup | None
+        self,
+        uid: int | None,
+        cpu_s: int,
+        group: cgroups.JobCgroup | None,
+        format_file: Path | None,
     ) -> AsyncIterator[SandboxSession]:
         seccomp_read, write_fd = os.pipe()
         try:
@@ -77,7 +85,13 @@ class SandboxLauncher:
             *cgroups.enter_argv(group),
             *sandbox.identity_argv(uid),
             *sandbox.rlimit_argv(self._limits, cpu_s),
-            *sandbox.bwrap_argv(self._layout, self._limits, seccomp_read, info_write),
+            *sandbox.bwrap_argv(
+                self._layout,
+                self._limits,
+                seccomp_read,
+                info_write,
+                format_file=None if format_file is None else str(format_file),
+            ),
             *sandbox.driver_argv(self._layout, self._driver, to_driver, from_driver),
         ]
         try:

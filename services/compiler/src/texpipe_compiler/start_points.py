@@ -15,6 +15,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from texpipe_contracts.v1 import CompileRequested
@@ -99,7 +100,7 @@ class StartPoints:
         request: CompileRequested,
         found: preamble.Preamble | None,
         files: Sequence[ProjectFile],
-    ) -> tuple[bytes | None, preamble.Manifest | None]:
+    ) -> tuple[Path | None, preamble.Manifest | None]:
         if request.engine not in cmd.FORMAT_ENGINES:
             metrics.FORMATS.labels(result="undumpable", reason="engine").inc()
             return None, None
@@ -174,13 +175,12 @@ class StartPoints:
         with bound:
             try:
                 async with self._slots.slot() as uid, asyncio.timeout(self._dump_timeout_s):
-                    outcome = await self._dump_checked(request, files, found, check, uid)
-                if outcome.fmt is None:
+                    outcome, key = await self._dump_checked(request, files, found, check, uid)
+                if outcome.fmt is None or key is None:
                     reason = outcome.reason or "dump_failed"
                     manifest = preamble.Manifest("undumpable", reason=reason)
                     metrics.FORMATS.labels(result="undumpable", reason=reason).inc()
                 else:
-                    key = preamble.format_key(request.document_id, found, outcome.inputs)
                     await self._states.save_format(key, outcome.fmt)
                     manifest = preamble.Manifest("dumped", format=key, inputs=outcome.inputs)
                     metrics.FORMATS.labels(result="dumped", reason="").inc()
@@ -200,24 +200,30 @@ class StartPoints:
         found: preamble.Preamble,
         check: _Check,
         uid: int | None,
-    ) -> DumpOutcome:
+    ) -> tuple[DumpOutcome, str | None]:
         """Dump; then the format must give the very PDF the compile of the dumped revision
         gave (pdfTeX keeps some of its state out of a format: color stacks a preamble made,
-        so a TikZ preamble gives the same text and pages but not the same bytes)."""
+        so a TikZ preamble gives the same text and pages but not the same bytes). Returns the
+        outcome and, for a format that passed, its key (its file staged for compiles)."""
         cpu_s = math.ceil(self._dump_timeout_s) + 1
         outcome = await self._runner.dump_format(
             files, request.main_file, request.engine, uid=uid, cpu_s=cpu_s,
             end_line=found.end_line,
         )  # fmt: skip
         if outcome.fmt is None:
-            return outcome
+            return outcome, None
+        key = preamble.format_key(request.document_id, found, outcome.inputs)
+        path = await self._states.stage_format(key, outcome.fmt)
+        if path is None:
+            return dataclasses.replace(outcome, fmt=None, reason="too_large"), None
         again = await self._runner.compile(
             files, request.main_file, request.engine, uid=uid, cpu_s=cpu_s,
-            source_date_epoch=check.source_date_epoch, start=StartPoint(check.state, outcome.fmt),
+            source_date_epoch=check.source_date_epoch, start=StartPoint(check.state, path),
         )  # fmt: skip
         if again.format_used and not again.fell_back and again.pdf == check.pdf:
-            return outcome
-        return dataclasses.replace(outcome, fmt=None, reason="output_differs")
+            return outcome, key
+        await self._states.discard_format(key)
+        return dataclasses.replace(outcome, fmt=None, reason="output_differs"), None
 
     async def wait_dumps(self) -> None:
         """Wait for the dumps running now (tests, benchmarks)."""

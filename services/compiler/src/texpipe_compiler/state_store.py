@@ -4,43 +4,34 @@
 (``incremental``); ``compiler/formats/<document id>/<identity>.json`` and ``<key>.fmt``:
 what is known of a preamble and its format (``preamble``). Objects of one document are
 read only for that document; a missing, oversized or unreadable one is a miss, never an
-error of the compile (S3 being down still is: it raises, as for any other object).
+error of the compile (S3 being down still is: it raises, as for any other object). Formats
+are handed to compiles as uncompressed files of the compiler's own disk (``FormatFiles``).
 """
 
+import asyncio
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
 from botocore.exceptions import ClientError
 from texpipe_servicekit.s3 import ObjectTooLargeError, S3Store, is_missing
 
 from texpipe_compiler import incremental, preamble
 from texpipe_compiler.bundle_reader import ProjectFile
+from texpipe_compiler.format_files import FormatFiles
 from texpipe_compiler.latex_runner import MAX_FORMAT_BYTES
 
 JSON_TYPE = "application/json"
 FORMAT_TYPE = "application/octet-stream"
-FORMAT_MEMO_BYTES = 128 * 1024 * 1024
-"""Formats kept in memory (a key names one content for good): the ~8 MB of a document's
-format is not fetched from S3 again for each of its edits."""
 
 
 class StateStore:
     """Reads and writes auxiliary states, preamble manifests and formats."""
 
-    def __init__(self, store: S3Store, *, format_memo_bytes: int = FORMAT_MEMO_BYTES) -> None:
-        self._store = store
-        self._formats: OrderedDict[str, bytes] = OrderedDict()
-        self._memo_bytes, self._memo_cap = 0, format_memo_bytes
-
-    def _remember(self, key: str, data: bytes) -> None:
-        if key in self._formats or len(data) > self._memo_cap:
-            return
-        self._formats[key] = data
-        self._memo_bytes += len(data)
-        while self._memo_bytes > self._memo_cap:
-            _, dropped = self._formats.popitem(last=False)
-            self._memo_bytes -= len(dropped)
+    def __init__(self, store: S3Store, formats: FormatFiles) -> None:
+        """``formats``: where formats are kept as files (a key names one content for good:
+        a document's format is not fetched from S3 again for each of its edits)."""
+        self._store, self._formats = store, formats
 
     async def _get(self, key: str, max_bytes: int) -> bytes | None:
         try:
@@ -82,17 +73,26 @@ class StateStore:
         key = preamble.manifest_key(document_id, found)
         await self._store.put(key, preamble.encode_manifest(manifest), content_type=JSON_TYPE)
 
-    async def load_format(self, key: str) -> bytes | None:
-        """The format under ``key``, if it is there."""
-        if key in self._formats:
-            self._formats.move_to_end(key)
-            return self._formats[key]
+    async def load_format(self, key: str) -> Path | None:
+        """The file of the format under ``key`` (fetched from S3 when this compiler has not
+        got it yet), if there is one."""
+        path = await asyncio.to_thread(self._formats.get, key)
+        if path is not None:
+            return path
         data = await self._get(key, MAX_FORMAT_BYTES)
-        if data is not None:
-            self._remember(key, data)
-        return data
+        if data is None:
+            return None
+        return await asyncio.to_thread(self._formats.put, key, data)
+
+    async def stage_format(self, key: str, data: bytes) -> Path | None:
+        """A freshly dumped format as a file, before it is checked (not in S3 yet); None when
+        it cannot be one (``FormatFiles.put``)."""
+        return await asyncio.to_thread(self._formats.put, key, data)
+
+    async def discard_format(self, key: str) -> None:
+        """Drop a staged format that failed its check."""
+        await asyncio.to_thread(self._formats.discard, key)
 
     async def save_format(self, key: str, data: bytes) -> None:
-        """Store a format (written before the manifest that names it)."""
+        """Store a checked format in S3 (written before the manifest that names it)."""
         await self._store.put(key, data, content_type=FORMAT_TYPE)
-        self._remember(key, data)

@@ -2,9 +2,11 @@
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import BundleLimits
 from texpipe_compiler.compile_manager import CompileManager, CompilePolicy
 from texpipe_compiler.engines import probe_engines
+from texpipe_compiler.format_files import FormatFiles
 from texpipe_compiler.latex_runner import LatexRunner, RunnerLimits
 from texpipe_compiler.outputs import PageCounter
 from texpipe_compiler.sandbox import Mount, SandboxLayout, SandboxLimits, seccomp_program
@@ -130,6 +133,15 @@ async def runner(launcher: SandboxLauncher) -> LatexRunner:
     latex_runner.use_luatex_cache(font_cache.MOUNT_POINT)
     latex_runner.use_fontconfig(font_cache.FONTCONFIG_FILE)
     return latex_runner
+
+
+@pytest.fixture
+def format_files() -> Iterator[FormatFiles]:
+    """A folder of formats as the service keeps it (readable by every slot's uid)."""
+    folder = Path(tempfile.mkdtemp(prefix="texpipe-test-formats-"))
+    folder.chmod(0o755)
+    yield FormatFiles(folder, max_bytes=512 * MiB)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(scope="session")

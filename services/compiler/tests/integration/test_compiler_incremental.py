@@ -5,6 +5,7 @@ import pytest
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler import preamble
 from texpipe_compiler.bundle_reader import ProjectFile
+from texpipe_compiler.format_files import FormatFiles
 from texpipe_compiler.latex_runner import (
     DumpOutcome,
     LatexRunner,
@@ -152,7 +153,7 @@ async def dump(
 
 
 async def test_a_dumped_preamble_gives_the_bytes_of_a_compile_from_scratch(
-    runner: LatexRunner, sandbox_uid: int | None
+    runner: LatexRunner, sandbox_uid: int | None, format_files: FormatFiles
 ) -> None:
     files = paper()
     dumped = await dump(runner, sandbox_uid, files, Engine.PDFLATEX)
@@ -161,7 +162,10 @@ async def test_a_dumped_preamble_gives_the_bytes_of_a_compile_from_scratch(
     assert dumped.inputs == {}  # the preamble reads no project file but the main one
     first = await run(runner, sandbox_uid, files, REV1_EPOCH)
     edited = paper(edit="One sentence more.")
-    start = StartPoint(first.state, dumped.fmt)
+    # As the service runs it: the format uncompressed, a file mounted into the sandbox.
+    start = StartPoint(first.state, format_files.put("main", dumped.fmt))
+    assert start.fmt is not None
+    assert start.fmt.stat().st_size > len(dumped.fmt)
     fast = await run(runner, sandbox_uid, edited, REV2_EPOCH, start)
     scratch = await run(runner, sandbox_uid, edited, REV2_EPOCH)
     assert (fast.format_used, fast.passes, fast.fell_back) == (True, 1, False)

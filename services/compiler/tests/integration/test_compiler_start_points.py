@@ -12,6 +12,7 @@ from conftest import compile_policy  # type: ignore[import-not-found]
 from prometheus_client import REGISTRY
 from texpipe_compiler.compile_manager import CompileManager
 from texpipe_compiler.engines import probe_engines
+from texpipe_compiler.format_files import FormatFiles
 from texpipe_compiler.latex_runner import LatexRunner
 from texpipe_compiler.outputs import PageCounter
 from texpipe_compiler.slots import SlotPool
@@ -40,11 +41,12 @@ DOC = r"""\documentclass{article}
 
 
 @pytest_asyncio.fixture
-async def starts(runner: LatexRunner, s3_store: S3Store, sandbox_uids: range) -> StartPoints:
+async def starts(
+    runner: LatexRunner, s3_store: S3Store, sandbox_uids: range, format_files: FormatFiles
+) -> StartPoints:
     """States and formats as the service keeps them."""
     uid_base = sandbox_uids.start if len(sandbox_uids) > 1 else None
-    # No formats kept in memory: every hit reads its format from S3.
-    states = StateStore(s3_store, format_memo_bytes=0)
+    states = StateStore(s3_store, format_files)
     return StartPoints(states, runner, SlotPool(1, uid_base), dump_timeout_s=60)
 
 

@@ -1,15 +1,19 @@
 """What an auxiliary state may hold, and what identifies a preamble and its format (pure)."""
 
 import dataclasses
+import gzip
 import hashlib
+import os
 import uuid
+from pathlib import Path
 from typing import cast
 
 import pytest
-from texpipe_compiler import incremental, passes, preamble
+from texpipe_compiler import format_files, incremental, passes, preamble
 from texpipe_compiler import latex_commands as cmd
 from texpipe_compiler.bundle_reader import ProjectFile
 from texpipe_compiler.cache_key import CacheInputs, cache_key
+from texpipe_compiler.format_files import FormatFiles
 from texpipe_compiler.state_store import StateStore
 from texpipe_contracts.v1 import Engine
 from texpipe_servicekit.s3 import S3Store
@@ -181,11 +185,11 @@ def test_the_dump_wraps_dump_and_reads_the_main_file_by_name() -> None:
     assert r"\def\dump{\texpipe@pgf\year=2000 " in argv[-1]
     assert r"\gdef\pgfmath@rnd@z{1}" in argv[-1], "pgf's seed is set again by each job"
     assert cmd.engine_argv(Engine.PDFLATEX, MAIN, with_format=True)[-2] == "-fmt=texpipe-preamble"
-    assert cmd.tex_environment(0, with_format=True)["TEXFORMATS"].startswith(cmd.PROJECT_DIR)
+    assert cmd.tex_environment(0, with_format=True)["TEXFORMATS"].startswith(cmd.FORMAT_DIR)
 
 
 class _Bucket:
-    """Just enough of an S3Store for the format memo: counts the reads."""
+    """Just enough of an S3Store for formats: counts the reads."""
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
@@ -199,12 +203,47 @@ class _Bucket:
         self.objects[key] = data
 
 
-async def test_formats_are_kept_in_memory_within_a_byte_budget() -> None:
+async def test_a_format_is_fetched_once_and_handed_out_uncompressed(tmp_path: Path) -> None:
     bucket = _Bucket()
-    states = StateStore(cast(S3Store, bucket), format_memo_bytes=10)
-    await states.save_format("a", b"123456")
-    assert await states.load_format("a") == b"123456"
-    assert bucket.gets == 0
-    await states.save_format("b", b"789012")  # over the budget: "a" is dropped
-    assert await states.load_format("a") == b"123456"
+    bucket.objects["a"] = gzip.compress(b"format a" * 1000)
+    states = StateStore(cast(S3Store, bucket), FormatFiles(tmp_path, max_bytes=1 << 20))
+    path = await states.load_format("a")
+    assert path is not None
+    assert path.read_bytes() == b"format a" * 1000
+    assert oct(path.stat().st_mode & 0o777) == "0o444"
+    assert await states.load_format("a") == path
     assert bucket.gets == 1
+
+
+def test_format_files_keep_a_byte_budget_dropping_the_least_recently_used(
+    tmp_path: Path,
+) -> None:
+    files = FormatFiles(tmp_path, max_bytes=25)
+    first = files.put("a", b"1" * 10)
+    files.put("b", b"2" * 10)
+    assert first is not None
+    os.utime(first, (1, 1))  # "a" used long ago
+    files.put("c", gzip.compress(b"3" * 10))
+    assert files.get("a") is None
+    assert files.get("b") is not None
+    assert files.get("c") is not None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [gzip.compress(b"x" * 100)[:-12], b"\x1f\x8b" + b"not deflate at all"],
+    ids=["truncated", "corrupt"],
+)
+def test_a_broken_format_is_no_file(tmp_path: Path, data: bytes) -> None:
+    files = FormatFiles(tmp_path, max_bytes=1 << 20)
+    assert files.put("a", data) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_format_inflating_past_the_cap_is_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(format_files, "MAX_FORMAT_FILE_BYTES", 1000)
+    files = FormatFiles(tmp_path, max_bytes=1 << 20)
+    assert files.put("a", gzip.compress(b"\0" * 5000)) is None
+    assert files.put("b", b"\0" * 900) is not None

@@ -216,23 +216,22 @@ class CompileManager:
         # The log is up to max_log_bytes of what the document made TeX print: off the loop.
         report = await asyncio.to_thread(report_for_run, run, request.engine)
         error, diagnostics = report.error, report.diagnostics
-        log_ref = await self._outputs.save_log(keys, report.log_text) if report.log_text else None
-        if error is None and run.pdf is not None:
-            try:
-                facts = await self._pages.facts(run.pdf)
-            except UnreadablePdfError as exc:
-                error = simple_error(ErrorCode.NO_OUTPUT, str(exc))
-            except PageCountTimeoutError as exc:
-                error = simple_error(ErrorCode.OUTPUT_TOO_LARGE, str(exc))
-            else:
-                if facts.pages > self._policy.max_pdf_pages:
-                    limit = self._policy.max_pdf_pages
-                    message = f"the PDF has {facts.pages} pages, over the limit of {limit}"
-                    error = simple_error(ErrorCode.OUTPUT_TOO_LARGE, message)
-                else:
-                    return await self._succeeded(
-                        request, started, info, keys, run, facts, log_ref, diagnostics
-                    )
+        text = report.log_text
+        # The log is stored while the PDF's pages are counted (a child process, ~40 ms).
+        log_ref, counted = await asyncio.gather(
+            self._outputs.save_log(keys, text) if text else _none(),
+            self._count(run.pdf) if error is None and run.pdf is not None else _none(),
+        )
+        if isinstance(counted, PdfFacts):
+            if counted.pages <= self._policy.max_pdf_pages:
+                return await self._succeeded(
+                    request, started, info, keys, run, counted, log_ref, diagnostics
+                )
+            limit = self._policy.max_pdf_pages
+            message = f"the PDF has {counted.pages} pages, over the limit of {limit}"
+            error = simple_error(ErrorCode.OUTPUT_TOO_LARGE, message)
+        elif counted is not None:
+            error = counted
         if error is None:
             error = simple_error(ErrorCode.NO_OUTPUT, "TeX finished without writing a PDF")
         outcome = Outcome.TIMED_OUT if run.status is RunStatus.CPU_LIMIT else Outcome.FAILED
@@ -240,6 +239,15 @@ class CompileManager:
             request, started, info.version, outcome,
             error=error, log_ref=log_ref, diagnostics=diagnostics,
         )  # fmt: skip
+
+    async def _count(self, pdf: bytes) -> PdfFacts | CompileErrorInfo:
+        """The PDF's facts, or the error that its pages could not be counted."""
+        try:
+            return await self._pages.facts(pdf)
+        except UnreadablePdfError as exc:
+            return simple_error(ErrorCode.NO_OUTPUT, str(exc))
+        except PageCountTimeoutError as exc:
+            return simple_error(ErrorCode.OUTPUT_TOO_LARGE, str(exc))
 
     async def _succeeded(
         self,
@@ -252,13 +260,15 @@ class CompileManager:
         log_ref: ObjectRef | None,
         diagnostics: Diagnostics | None,
     ) -> CompileCompleted:
-        """Store the PDF, its SyncTeX file and .bbl, then the cache record (last)."""
+        """Store the PDF, its SyncTeX file and .bbl at once, then the cache record (last)."""
         assert run.pdf is not None
-        pdf = await self._outputs.save_pdf(keys, run.pdf, facts)
-        synctex = None
-        if run.synctex is not None:
-            synctex = await self._outputs.save_synctex(keys, run.synctex, PROJECT_DIR)
-        bbl = await self._outputs.save_bbl(keys, run.bbl) if run.bbl is not None else None
+        pdf, synctex, bbl = await asyncio.gather(
+            self._outputs.save_pdf(keys, run.pdf, facts),
+            self._outputs.save_synctex(keys, run.synctex, PROJECT_DIR)
+            if run.synctex is not None
+            else _none(),
+            self._outputs.save_bbl(keys, run.bbl) if run.bbl is not None else _none(),
+        )
         await self._outputs.save_record(keys, pdf, log_ref, diagnostics, synctex=synctex, bbl=bbl)
         return self._result(
             request, started, info.version, Outcome.SUCCEEDED,
@@ -307,3 +317,7 @@ class CompileManager:
                 bbl=bbl,
             ),
         )
+
+
+async def _none() -> None:
+    """Nothing, awaited beside what there is to do (``asyncio.gather``)."""

@@ -78,6 +78,7 @@ class PageCounter:
         self._timeout_s = timeout_s
         self._argv = argv or (sys.executable, "-I", "-m", "texpipe_compiler.pdf_pages")
         self._spare: asyncio.subprocess.Process | None = None
+        self._spawning: asyncio.Task[None] | None = None
 
     async def _start(self) -> asyncio.subprocess.Process:
         # Nothing of the service's environment (S3 and broker credentials) reaches the
@@ -91,8 +92,13 @@ class PageCounter:
         )
 
     async def _spare_up(self) -> None:
-        """Start the next PDF's process now, so it has loaded pypdf when a PDF comes."""
-        spare = await self._start()
+        """Start the next PDF's process now, so it has loaded pypdf when a PDF comes (one
+        that cannot start is started again by the next count, which then reports why)."""
+        try:
+            spare = await self._start()
+        except OSError:
+            log.warning("pdf_page_counter_spare_not_started", exc_info=True)
+            return
         if self._spare is None:
             self._spare = spare
         else:  # another count made one meanwhile
@@ -118,12 +124,16 @@ class PageCounter:
             ) from exc
         finally:
             await _end(process)
-        await self._spare_up()
+            # The next PDF's process starts after this count (not beside it: both would
+            # share the CPU), and not on this compile's path.
+            self._spawning = asyncio.create_task(self._spare_up())
         pages = _pages_of(answer[:MAX_ANSWER_BYTES], process.returncode)
         return PdfFacts(digest, len(data), pages)
 
     async def aclose(self) -> None:
         """End the spare child (idempotent)."""
+        if self._spawning is not None:
+            await self._spawning
         process, self._spare = self._spare, None
         if process is not None:
             await _end(process)

@@ -143,12 +143,18 @@ def create_app(settings: Settings) -> FastStream:
                 fonts = prepared
             uid_base = settings.sandbox_uid_base if os.geteuid() == 0 else None
             job_groups = await asyncio.to_thread(_job_groups, settings)
+            # Formats (files/) and each sandbox's folder of them: one file system (hard links).
+            format_root = await asyncio.to_thread(_private_dir, "texpipe-formats-")
+            stack.callback(shutil.rmtree, format_root, True)
             launcher = SandboxLauncher(
                 _layout(settings, engines, fonts),
                 _sandbox_limits(settings, shared_uid=uid_base is None),
                 await asyncio.to_thread(seccomp_program),
                 job_groups,
+                format_root=format_root,
+                spares=settings.sandbox_spares,
             )
+            stack.push_async_callback(launcher.aclose)
             runner = LatexRunner(launcher, _runner_limits(settings))
             if prepared is not None:
                 runner.use_luatex_cache(font_cache.MOUNT_POINT)
@@ -158,9 +164,8 @@ def create_app(settings: Settings) -> FastStream:
             stack.push_async_callback(pages.aclose)
             starts = None
             if settings.incremental_compiles:
-                format_dir = await asyncio.to_thread(_private_dir, "texpipe-formats-")
-                stack.callback(shutil.rmtree, format_dir, True)
-                formats = FormatFiles(format_dir, max_bytes=settings.format_cache_bytes)
+                format_files = await asyncio.to_thread(_private_dir, "files-", format_root)
+                formats = FormatFiles(format_files, max_bytes=settings.format_cache_bytes)
                 starts = StartPoints(
                     StateStore(store, formats), runner, slots,
                     dump_timeout_s=settings.compile_timeout_ms / 1000,
@@ -252,8 +257,8 @@ def _job_groups(settings: Settings) -> cgroups.Cgroups | None:
     return groups
 
 
-def _private_dir(prefix: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+def _private_dir(prefix: str, parent: Path | None = None) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     path.chmod(0o755)  # the sandbox's uid reads it, through a read-only mount
     return path
 

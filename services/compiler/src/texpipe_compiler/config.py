@@ -144,6 +144,12 @@ class Settings(AmqpSettings, S3Settings, LogSettings, OpsSettings, _CompileTimeo
         description="Start a compile from the auxiliary state of the document's last settled "
         "compile and from a dumped format of its unchanged preamble (kept in S3 per document).",
     )
+    sandbox_spares: bool = Field(
+        default=True,
+        description="Start the next sandbox of a compile slot as soon as its job ends, so a "
+        "compile does not wait ~50 ms for bubblewrap and the driver (a spare is never used "
+        "by two jobs).",
+    )
     format_cache_bytes: int = Field(
         default=1024 * MiB,
         ge=64 * MiB,

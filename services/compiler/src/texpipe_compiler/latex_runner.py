@@ -190,7 +190,7 @@ class LatexRunner:
         if self._fontconfig_file:
             env["FONTCONFIG_FILE"] = self._fontconfig_file
         fmt = start.fmt if start is not None else None
-        async with self._launcher.session(uid, cpu_s, format_file=fmt) as session:
+        async with self._launcher.session(uid, cpu_s, format_file=fmt, spare=True) as session:
             job = _Job(session, main, engine, [f.path for f in to_write], env,
                        salt=await asyncio.to_thread(inputs_salt, to_write, main),
                        seed=start.seed if start is not None else None,

@@ -24,6 +24,12 @@ SANDBOX_CPU = Counter(
     "User + system CPU seconds of the sandboxes' processes (TeX, BibTeX/Biber, makeindex, the"
     " driver), read from /proc just before each sandbox is killed.",
 )
+SANDBOX_SPARES = Counter(
+    "texpipe_sandbox_spares_total",
+    "Compiles that found a sandbox started for their slot ahead of them (hit) or started one"
+    " (miss).",
+    ["result"],
+)
 IN_FLIGHT = Gauge("texpipe_compiles_in_flight", "Compile requests being handled right now.")
 SANDBOX_CGROUPS = Gauge(
     "texpipe_sandbox_cgroups",

@@ -15,7 +15,7 @@ import pyseccomp
 import structlog
 
 from texpipe_compiler.latex_commands import (
-    FORMAT_FILE,
+    FORMAT_DIR,
     HOME_DIR,
     PROJECT_DIR,
     TEXMF_VAR_DIR,
@@ -138,12 +138,12 @@ def bwrap_argv(
     seccomp_fd: int,
     info_fd: int,
     *,
-    format_file: str | None = None,
+    format_dir: str | None = None,
 ) -> list[str]:
     """The bubblewrap command line up to (not including) the program to run.
 
-    ``format_file``: a host file mounted read-only at ``FORMAT_FILE`` (the job's preamble
-    format; nothing else of the host's format folder is visible).
+    ``format_dir``: a host folder of this sandbox alone, mounted read-only at ``FORMAT_DIR``
+    (where its job's preamble format appears; nothing else of the host's formats does).
 
     bwrap writes ``{"child-pid": N}`` to ``info_fd``: killing that process (the sandbox's
     pid 1) makes the kernel kill everything in the sandbox's pid namespace.
@@ -174,8 +174,8 @@ def bwrap_argv(
         argv += ["--ro-bind-try", tree, tree]
     for mount in layout.extra_ro_mounts:
         argv += ["--ro-bind", mount.source, mount.dest]
-    if format_file is not None:
-        argv += ["--ro-bind", format_file, FORMAT_FILE]
+    if format_dir is not None:
+        argv += ["--ro-bind", format_dir, FORMAT_DIR]
     # No /proc: through /proc/self/mem a process may rewrite its own code, through /proc/1
     # reach the sandbox's init, and mountinfo shows host paths. No bwrap --dev either: it
     # mounts a devpts (/dev/pts, ptys of the host's pty budget); a few device nodes suffice.

@@ -166,6 +166,9 @@ def compiler_process(
         "TEXPIPE_SANDBOX_UID_BASE": str(uid_base),
         "TEXPIPE_SHUTDOWN_GRACE_S": "5",
         "TEXPIPE_LOG_LEVEL": "INFO",
+        # A spare sandbox is a live process of these uids: the tests here count them (the
+        # e2e tests run with spares).
+        "TEXPIPE_SANDBOX_SPARES": "false",
     }
     return ServiceProcess(
         "texpipe_compiler", env=env, log_path=log_path, health_url=f"http://127.0.0.1:{port}/health"

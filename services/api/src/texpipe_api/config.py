@@ -72,7 +72,13 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_sweep_s: float = Field(default=5.0, gt=0, le=300)
     relay_retry_s: float = Field(default=1.0, gt=0, le=60)
-    relay_linger_s: float = Field(default=0.01, ge=0, le=1)
+    relay_linger_s: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="How long the relay waits for more rows after a wake while it is under "
+        "load (rows came in while it published); a wake of an idle relay publishes at once.",
+    )
     relay_workers: int = Field(default=4, ge=1, le=32)
     relay_hold_max_s: float = Field(
         default=600.0,

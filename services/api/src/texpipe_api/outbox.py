@@ -188,14 +188,18 @@ class OutboxRelay:
                 log.warning("outbox_relay_error", error=f"{type(exc).__name__}: {exc}"[:500])
                 await asyncio.sleep(self._retry_s)
                 continue
+            # Rows committed while it drained: the relay is under load.
+            busy = self._wake.is_set()
             try:
                 await asyncio.wait_for(self._wake.wait(), self._sweep_s)
             except TimeoutError:
                 await self._sample_pending()
             else:
-                # Under load every request wakes the relay: lingering a moment turns a stream
-                # of one-row transactions into batches (fewer round trips, pipelined confirms).
-                await asyncio.sleep(self._linger_s)
+                if busy:
+                    # Under load every request wakes the relay: lingering a moment turns a
+                    # stream of one-row transactions into batches (fewer round trips,
+                    # pipelined confirms). A request to an idle relay goes out at once.
+                    await asyncio.sleep(self._linger_s)
 
     async def _sample_pending(self) -> None:
         try:

@@ -110,9 +110,13 @@ class CompileManager:
             error = simple_error(ErrorCode.NO_OUTPUT, str(exc))
             return self._result(request, started, "unavailable", Outcome.FAILED, error=error)
         keys = self._keys(request, info)
-        cached = await self._outputs.lookup(keys.shared)
-        if cached is None and self._starts is not None:
-            cached = await self._outputs.lookup(keys.scoped)
+        if self._starts is not None:  # both keys at once: one S3 round trip of time
+            shared, scoped = await asyncio.gather(
+                self._outputs.lookup(keys.shared), self._outputs.lookup(keys.scoped)
+            )
+            cached = shared or scoped
+        else:
+            cached = await self._outputs.lookup(keys.shared)
         if cached is not None:
             metrics.CACHE_HITS.labels(engine=request.engine.value).inc()
             log.info("compile_cache_hit", key=cached.pdf.key)

@@ -184,7 +184,7 @@ class CompileManager:
         )
         if result.outcome is Outcome.SUCCEEDED and self._starts is not None and plan is not None:
             epoch = self._source_date_epoch(request)
-            await self._starts.after_success(request, files, plan, run, epoch)
+            self._starts.keep_soon(request, files, plan, run, epoch)
         return result
 
     def _source_date_epoch(self, request: CompileRequested) -> int:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,11 +63,16 @@ class StartPoints:
         self._states, self._runner, self._slots = states, runner, slots
         self._dump_timeout_s = dump_timeout_s
         self._dumps: set[asyncio.Task[None]] = set()
+        self._keeping: dict[uuid.UUID, asyncio.Task[None]] = {}
 
     async def prepare(
         self, request: CompileRequested, info: EngineInfo, files: Sequence[ProjectFile]
     ) -> Plan:
-        """The state and format this compile starts from, if any."""
+        """The state and format this compile starts from, if any (after what this compiler
+        still keeps of the document's last compile, ``keep_soon``)."""
+        keeping = self._keeping.get(request.document_id)
+        if keeping is not None:
+            await asyncio.shield(keeping)
         if request.engine not in cmd.TEX_ENGINES or not incremental.usable_project(files):
             reason = "engine" if request.engine not in cmd.TEX_ENGINES else "project"
             metrics.AUX_STATES.labels(result="not_seeded", reason=reason).inc()
@@ -125,6 +131,38 @@ class StartPoints:
         result, reason = ("hit", "") if fmt is not None else ("miss", "format_missing")
         metrics.FORMATS.labels(result=result, reason=reason).inc()
         return fmt, manifest if fmt is not None else None
+
+    def keep_soon(
+        self,
+        request: CompileRequested,
+        files: Sequence[ProjectFile],
+        plan: Plan,
+        run: RunOutcome,
+        source_date_epoch: int,
+    ) -> None:
+        """``after_success`` in the background, off the path of the result (its S3 writes
+        took ~5 ms before each result was published). The document's next ``prepare`` here
+        waits for it; a state that could not be kept (S3 away) only costs the next compile
+        its passes."""
+        document = request.document_id
+        earlier = self._keeping.get(document)
+
+        async def keep() -> None:
+            if earlier is not None:
+                await asyncio.shield(earlier)
+            try:
+                await self.after_success(request, files, plan, run, source_date_epoch)
+            except Exception:
+                log.warning("start_points_not_kept", exc_info=True)
+
+        task = asyncio.create_task(keep())
+        self._keeping[document] = task
+
+        def forget(done: "asyncio.Task[None]") -> None:
+            if self._keeping.get(document) is done:
+                del self._keeping[document]
+
+        task.add_done_callback(forget)
 
     async def after_success(
         self,
@@ -226,12 +264,14 @@ class StartPoints:
         return dataclasses.replace(outcome, fmt=None, reason="output_differs"), None
 
     async def wait_dumps(self) -> None:
-        """Wait for the dumps running now (tests, benchmarks)."""
-        while self._dumps:
-            await asyncio.gather(*list(self._dumps), return_exceptions=True)
+        """Wait for the states being kept and the dumps running now (tests, benchmarks)."""
+        while self._keeping or self._dumps:
+            waiting = [*self._keeping.values(), *self._dumps]
+            await asyncio.gather(*waiting, return_exceptions=True)
 
     async def aclose(self) -> None:
-        """Cancel the dumps still running (shutdown)."""
+        """Wait for the states being kept; cancel the dumps still running (shutdown)."""
+        await asyncio.gather(*self._keeping.values(), return_exceptions=True)
         for task in list(self._dumps):
             task.cancel()
         for task in list(self._dumps):

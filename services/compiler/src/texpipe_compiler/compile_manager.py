@@ -221,15 +221,20 @@ class CompileManager:
         report = await asyncio.to_thread(report_for_run, run, request.engine)
         error, diagnostics = report.error, report.diagnostics
         text = report.log_text
-        # The log is stored while the PDF's pages are counted (a child process, ~40 ms).
-        log_ref, counted = await asyncio.gather(
+        succeeded = error is None and run.pdf is not None
+        # The log is stored and the SyncTeX file compressed while the PDF's pages are counted
+        # (a child process, ~40 ms).
+        log_ref, counted, synctex = await asyncio.gather(
             self._outputs.save_log(keys, text) if text else _none(),
-            self._count(run.pdf) if error is None and run.pdf is not None else _none(),
+            self._count(run.pdf) if succeeded and run.pdf is not None else _none(),
+            asyncio.to_thread(self._runner.compress_synctex, run.synctex)
+            if succeeded and run.synctex is not None
+            else _none(),
         )
         if isinstance(counted, PdfFacts):
             if counted.pages <= self._policy.max_pdf_pages:
                 return await self._succeeded(
-                    request, started, info, keys, run, counted, log_ref, diagnostics
+                    request, started, info, keys, run, counted, log_ref, diagnostics, synctex
                 )
             limit = self._policy.max_pdf_pages
             message = f"the PDF has {counted.pages} pages, over the limit of {limit}"
@@ -263,13 +268,15 @@ class CompileManager:
         facts: PdfFacts,
         log_ref: ObjectRef | None,
         diagnostics: Diagnostics | None,
+        synctex_gz: bytes | None,
     ) -> CompileCompleted:
-        """Store the PDF, its SyncTeX file and .bbl at once, then the cache record (last)."""
+        """Store the PDF, its SyncTeX file (``synctex_gz``) and .bbl at once, then the cache
+        record (last)."""
         assert run.pdf is not None
         pdf, synctex, bbl = await asyncio.gather(
             self._outputs.save_pdf(keys, run.pdf, facts),
-            self._outputs.save_synctex(keys, run.synctex, PROJECT_DIR)
-            if run.synctex is not None
+            self._outputs.save_synctex(keys, synctex_gz, PROJECT_DIR)
+            if synctex_gz is not None
             else _none(),
             self._outputs.save_bbl(keys, run.bbl) if run.bbl is not None else _none(),
         )

@@ -9,6 +9,7 @@ never a message given back to be compiled again (and again).
 
 import asyncio
 import dataclasses
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -49,7 +50,7 @@ from texpipe_compiler.outputs import (
 from texpipe_compiler.result_errors import report_for_run, simple_error
 from texpipe_compiler.slots import SlotPool
 from texpipe_compiler.start_points import StartPoints
-from texpipe_compiler.storage import OutputStore
+from texpipe_compiler.storage import OutputStore, pdf_ref
 
 log = structlog.get_logger(__name__)
 
@@ -219,28 +220,34 @@ class CompileManager:
     ) -> CompileCompleted:
         # The log is up to max_log_bytes of what the document made TeX print: off the loop.
         report = await asyncio.to_thread(report_for_run, run, request.engine)
-        error, diagnostics = report.error, report.diagnostics
-        text = report.log_text
-        succeeded = error is None and run.pdf is not None
-        # The log is stored and the SyncTeX file compressed while the PDF's pages are counted
-        # (a child process, ~40 ms).
-        log_ref, counted, synctex = await asyncio.gather(
-            self._outputs.save_log(keys, text) if text else _none(),
-            self._count(run.pdf) if succeeded and run.pdf is not None else _none(),
-            asyncio.to_thread(self._runner.compress_synctex, run.synctex)
-            if succeeded and run.synctex is not None
-            else _none(),
-        )
-        if isinstance(counted, PdfFacts):
-            if counted.pages <= self._policy.max_pdf_pages:
-                return await self._succeeded(
-                    request, started, info, keys, run, counted, log_ref, diagnostics, synctex
+        error, diagnostics, text = report.error, report.diagnostics, report.log_text
+        if error is None and run.pdf is not None:
+            # Everything is stored while the PDF's pages are counted (a child process, ~40
+            # ms); the cache record, written last, is what makes it a result. Outputs a count
+            # then refuses are left without a record: never served, replaced by a later
+            # compile of the same key.
+            log_ref, counted, (synctex, bbl) = await asyncio.gather(
+                self._outputs.save_log(keys, text) if text else _none(),
+                self._count(run.pdf),
+                self._store_outputs(keys, run, run.pdf),
+            )
+            if isinstance(counted, CompileErrorInfo):
+                error = counted
+            elif counted.pages > self._policy.max_pdf_pages:
+                limit = self._policy.max_pdf_pages
+                message = f"the PDF has {counted.pages} pages, over the limit of {limit}"
+                error = simple_error(ErrorCode.OUTPUT_TOO_LARGE, message)
+            else:
+                pdf = pdf_ref(keys, counted)
+                await self._outputs.save_record(
+                    keys, pdf, log_ref, diagnostics, synctex=synctex, bbl=bbl
                 )
-            limit = self._policy.max_pdf_pages
-            message = f"the PDF has {counted.pages} pages, over the limit of {limit}"
-            error = simple_error(ErrorCode.OUTPUT_TOO_LARGE, message)
-        elif counted is not None:
-            error = counted
+                return self._result(
+                    request, started, info.version, Outcome.SUCCEEDED,
+                    pdf=pdf, log_ref=log_ref, diagnostics=diagnostics, synctex=synctex, bbl=bbl,
+                )  # fmt: skip
+        else:
+            log_ref = await self._outputs.save_log(keys, text) if text else None
         if error is None:
             error = simple_error(ErrorCode.NO_OUTPUT, "TeX finished without writing a PDF")
         outcome = Outcome.TIMED_OUT if run.status is RunStatus.CPU_LIMIT else Outcome.FAILED
@@ -258,33 +265,26 @@ class CompileManager:
         except PageCountTimeoutError as exc:
             return simple_error(ErrorCode.OUTPUT_TOO_LARGE, str(exc))
 
-    async def _succeeded(
-        self,
-        request: CompileRequested,
-        started: float,
-        info: EngineInfo,
-        keys: OutputKeys,
-        run: RunOutcome,
-        facts: PdfFacts,
-        log_ref: ObjectRef | None,
-        diagnostics: Diagnostics | None,
-        synctex_gz: bytes | None,
-    ) -> CompileCompleted:
-        """Store the PDF, its SyncTeX file (``synctex_gz``) and .bbl at once, then the cache
-        record (last)."""
-        assert run.pdf is not None
-        pdf, synctex, bbl = await asyncio.gather(
-            self._outputs.save_pdf(keys, run.pdf, facts),
-            self._outputs.save_synctex(keys, synctex_gz, PROJECT_DIR)
-            if synctex_gz is not None
-            else _none(),
+    async def _store_outputs(
+        self, keys: OutputKeys, run: RunOutcome, pdf: bytes
+    ) -> tuple[SynctexRef | None, ObjectRef | None]:
+        """Store the PDF, its SyncTeX file (compressed here, in a thread) and .bbl at once."""
+
+        async def synctex() -> SynctexRef | None:
+            if run.synctex is None:
+                return None
+            packed = await asyncio.to_thread(self._runner.compress_synctex, run.synctex)
+            if packed is None:
+                return None
+            return await self._outputs.save_synctex(keys, packed, PROJECT_DIR)
+
+        digest = await asyncio.to_thread(lambda: hashlib.sha256(pdf).hexdigest())
+        _, synctex_ref, bbl = await asyncio.gather(
+            self._outputs.save_pdf(keys, pdf, digest),
+            synctex(),
             self._outputs.save_bbl(keys, run.bbl) if run.bbl is not None else _none(),
         )
-        await self._outputs.save_record(keys, pdf, log_ref, diagnostics, synctex=synctex, bbl=bbl)
-        return self._result(
-            request, started, info.version, Outcome.SUCCEEDED,
-            pdf=pdf, log_ref=log_ref, diagnostics=diagnostics, synctex=synctex, bbl=bbl,
-        )  # fmt: skip
+        return synctex_ref, bbl
 
     def _result(
         self,

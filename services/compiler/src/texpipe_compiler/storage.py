@@ -134,10 +134,10 @@ class OutputStore:
         await self._store.put(keys.log, data, content_type=LOG_TYPE)
         return ObjectRef(key=keys.log, size=len(data))
 
-    async def save_pdf(self, keys: OutputKeys, data: bytes, facts: PdfFacts) -> PdfRef:
-        """Store the PDF with its sha256 in the object's metadata."""
-        await self._store.put(keys.pdf, data, content_type=PDF_TYPE, sha256=facts.sha256)
-        return PdfRef(key=keys.pdf, size=facts.size, sha256=facts.sha256, pages=facts.pages)
+    async def save_pdf(self, keys: OutputKeys, data: bytes, sha256: str) -> None:
+        """Store the PDF with its sha256 (hex) in the object's metadata; its reference, once
+        its pages are counted, is ``pdf_ref``."""
+        await self._store.put(keys.pdf, data, content_type=PDF_TYPE, sha256=sha256)
 
     async def save_synctex(self, keys: OutputKeys, data: bytes, project_root: str) -> SynctexRef:
         """Store the SyncTeX file as the engine wrote it (gzip); ``project_root`` is where the
@@ -178,3 +178,8 @@ class OutputStore:
 
 def _diagnostic_count(result: CachedResult) -> int:
     return len(result.diagnostics.items) if result.diagnostics is not None else 0
+
+
+def pdf_ref(keys: OutputKeys, facts: PdfFacts) -> PdfRef:
+    """The reference of the PDF stored under ``keys`` (``OutputStore.save_pdf``)."""
+    return PdfRef(key=keys.pdf, size=facts.size, sha256=facts.sha256, pages=facts.pages)

@@ -30,6 +30,8 @@ log = structlog.get_logger(__name__)
 STDERR_CAP = 64 * 1024
 MONITOR_EXIT_TIMEOUT_S = 2.0
 _MAX_HEADER = 4 * 1024 * 1024
+SPARE_DELAY_S = 0.15
+"""How long after a job's sandbox is gone its slot's spare starts."""
 
 
 def driver_source() -> str:
@@ -139,6 +141,11 @@ class SandboxLauncher:
         task.add_done_callback(self._starting.discard)
 
     async def _keep_spare(self, uid: int | None, cpu_s: int) -> None:
+        # After the ended job's own page count and uploads (~90 ms here), not beside them:
+        # starting a sandbox takes ~50 ms of CPU, and on two cores it slowed them by as much.
+        await asyncio.sleep(SPARE_DELAY_S)
+        if self._closed or (uid, cpu_s) in self._spares:
+            return
         try:
             ready = await self._start(uid, cpu_s)
         except Exception:  # the next job starts its own sandbox, and fails with the reason

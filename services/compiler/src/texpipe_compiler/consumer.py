@@ -159,7 +159,14 @@ class CompileConsumer:
             async with asyncio.timeout(self._deadline_s):
                 result = await self._result_once(msg, headers, request)
                 if result is not None:
-                    await _broker(self._publish(result))
+                    # The start is settled while the result goes out (both before the ack).
+                    for outcome in await asyncio.gather(
+                        _broker(self._publish(result)),
+                        _s3(self._ledger.finish(request.job_id)),
+                        return_exceptions=True,
+                    ):
+                        if isinstance(outcome, BaseException):
+                            raise outcome
         except TimeoutError:
             log.error("message_deadline_passed", deadline_s=self._deadline_s)
             compile_task = self._in_flight.get(request.job_id)
@@ -217,6 +224,8 @@ class CompileConsumer:
             return await self._compile_marked(request)
 
     async def _compile_marked(self, request: CompileRequested) -> CompileCompleted:
+        """The compile between its start marker and its result (the marker is removed when
+        the result is published, ``_handle_request``)."""
         # Marked only once it may run, so that a job waiting for its turn is never blamed.
         async with self._running:
             await _s3(self._ledger.mark(request.job_id))
@@ -229,7 +238,6 @@ class CompileConsumer:
                     with contextlib.suppress(Exception):
                         await self._ledger.finish(request.job_id)
                 raise
-        await _s3(self._ledger.finish(request.job_id))
         return result
 
     async def _dead_letter(

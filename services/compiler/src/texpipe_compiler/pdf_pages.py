@@ -13,7 +13,7 @@ import os
 import resource
 import sys
 
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 
 MEMORY_BYTES = 3 << 30
 """Address space of the child: pypdf holds the PDF (at most the compiler's PDF cap, 64 MiB
@@ -31,11 +31,23 @@ def count(data: bytes) -> dict[str, object]:
     return {"pages": pages}
 
 
+def warm_up() -> None:
+    """Count the pages of a PDF of pypdf's own making: what pypdf loads on its first use is
+    loaded before a compile's PDF comes (measured here: 35 -> 30 ms for the corpus's 26-page
+    article, from writing the PDF to the answer)."""
+    made = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(72, 72)
+    writer.write(made)
+    count(made.getvalue())
+
+
 def main() -> None:
-    """Limit this process, read stdin, answer on stdout."""
+    """Limit this process, warm it up, read stdin, answer on stdout."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_S, CPU_S))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    warm_up()
     data = sys.stdin.buffer.read()
     sys.stdout.write(json.dumps(count(data)) + "\n")
     sys.stdout.flush()

@@ -101,6 +101,7 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
         linger_s=settings.relay_linger_s,
         workers=settings.relay_workers,
         hold_max_s=settings.relay_hold_max_s,
+        settle_s=settings.relay_settle_s,
     )
     app[keys.RELAY] = relay
     task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None

@@ -80,6 +80,15 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
         "load (rows came in while it published); a wake of an idle relay publishes at once.",
     )
     relay_workers: int = Field(default=4, ge=1, le=32)
+    relay_settle_s: float = Field(
+        default=0.3,
+        ge=0,
+        le=10,
+        description="A compile request of a document whose earlier request was superseded "
+        "within this time waits until it is this old: a burst of edits (10 edits 100 ms apart, "
+        "issue 13) compiles its first and its newest revision, not the one that happens to be "
+        "newest when a compile ends. 0: no wait.",
+    )
     relay_hold_max_s: float = Field(
         default=600.0,
         gt=0,

@@ -144,6 +144,7 @@ class OutboxRelay:
         linger_s: float = 0.0,
         workers: int = 1,
         hold_max_s: float = 600.0,
+        settle_s: float = 0.0,
     ) -> None:
         self._pool = pool
         self._amqp_url = amqp_url
@@ -154,6 +155,7 @@ class OutboxRelay:
         self._linger_s = linger_s
         self._workers = workers
         self._hold_max = timedelta(seconds=hold_max_s)
+        self._settle = timedelta(seconds=settle_s)
         self._wake = asyncio.Event()
         self._broker: RabbitBroker | None = None
         self.published = 0
@@ -191,7 +193,7 @@ class OutboxRelay:
             # Rows committed while it drained: the relay is under load.
             busy = self._wake.is_set()
             try:
-                await asyncio.wait_for(self._wake.wait(), self._sweep_s)
+                await asyncio.wait_for(self._wake.wait(), await self._next_look_s())
             except TimeoutError:
                 await self._sample_pending()
             else:
@@ -200,6 +202,18 @@ class OutboxRelay:
                     # stream of one-row transactions into batches (fewer round trips,
                     # pipelined confirms). A request to an idle relay goes out at once.
                     await asyncio.sleep(self._linger_s)
+
+    async def _next_look_s(self) -> float:
+        """The sweep, or sooner when a request held by the settle rule comes due."""
+        if not self._settle:
+            return self._sweep_s
+        try:
+            async with self._pool.acquire() as conn:
+                due = await outbox_queries.seconds_until_settled(conn, self._settle)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("outbox_settle_check_failed", error=str(exc)[:300])
+            return self._retry_s
+        return self._sweep_s if due is None else min(self._sweep_s, max(due, 0.0) + 0.005)
 
     async def _sample_pending(self) -> None:
         try:
@@ -257,7 +271,7 @@ class OutboxRelay:
     async def _publish_batch(self, broker: RabbitBroker) -> tuple[int, int, Exception | None]:
         async with self._pool.acquire() as conn, conn.transaction():
             requests = await outbox_queries.claim_pending(
-                conn, self._batch_size, hold_max=self._hold_max
+                conn, self._batch_size, hold_max=self._hold_max, settle=self._settle
             )
             events = await outbox_queries.claim_pending_events(conn, self._batch_size)
             claimed = max(len(requests), len(events))

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 from aiohttp.test_utils import TestClient
+from texpipe_api.config import Settings
 from texpipe_api.db import enqueue_queries
 from texpipe_api.db.enqueue_queries import CompileRequest
 from texpipe_contracts.errors import ErrorCode
@@ -148,6 +149,31 @@ async def test_a_newer_request_supersedes_a_held_job_and_the_newest_waits_for_th
     status, answer = await post_result(client, service_headers, late)
     assert (status, answer["code"]) == (409, ErrorCode.LATEX_JOB_STALE)
     assert (await job(client, tenant_a, job2))["state"] == JobState.SUPERSEDED
+
+
+async def test_the_newest_request_of_a_burst_goes_out_once_the_edits_pause(
+    client: Client,
+    tenant_a: dict[str, str],
+    service_headers: dict[str, str],
+    s3_store: S3Store,
+    published: Any,
+    api_settings: Settings,
+) -> None:
+    settle = api_settings.relay_settle_s
+    assert settle > 0
+    doc = await create(client, tenant_a, compile=True)
+    job1 = doc["job_id"]
+    await published.wait_for([UUID(job1)])  # in flight
+    await revise(client, tenant_a, doc["id"], compile=True)  # held behind job1
+    job3 = await revise(client, tenant_a, doc["id"], compile=True)  # supersedes it: a burst
+    requested = asyncio.get_running_loop().time()
+    # job1 ends at once: the document is free, but its burst has not paused yet.
+    result = succeeded(job1, doc["id"], 1, await stored_pdf(s3_store))
+    assert (await post_result(client, service_headers, result))[0] == 409
+    await published.wait_for([UUID(job3)])
+    waited = asyncio.get_running_loop().time() - requested
+    # Out once settled, woken for it (not at the relay's next sweep).
+    assert settle * 0.9 <= waited < settle + api_settings.relay_sweep_s / 2, waited
 
 
 async def test_the_schema_admits_exactly_the_contracts_job_states(api_db: str) -> None:

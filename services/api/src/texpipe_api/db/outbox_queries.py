@@ -23,6 +23,11 @@ _QUEUED = JobState.QUEUED.value
 # ``hold_max`` ago, or so long ago that retention deleted its row (a lost job must not stop its
 # document for good). A held row is claimed
 # once that job is final (its result wakes the relays) or superseded by a newer request.
+# The settle rule: a row is also held while it is younger than ``settle`` and a request of its
+# document was superseded within ``settle`` (the document is in a burst of edits): the burst's
+# newest request goes out once the edits pause, not each one that happens to come when the
+# compile in flight ends.
+_SUPERSEDED = JobState.SUPERSEDED.value
 _CLAIM = f"""
 SELECT o.id, o.message_id, o.created_at, j.id AS job_id, j.document_id, j.revision, j.engine,
        j.timeout_ms, r.main_file, r.source_key, r.source_sha256, r.source_size,
@@ -35,6 +40,10 @@ WHERE o.published_at IS NULL AND o.kind = 'compile_requested'
       SELECT 1 FROM jobs e JOIN outbox eo ON eo.job_id = e.id AND eo.kind = 'compile_requested'
       WHERE e.document_id = j.document_id AND e.seq < j.seq AND e.state = '{_QUEUED}'
         AND (eo.published_at IS NULL OR eo.published_at > now() - $2::interval))
+  AND NOT (o.created_at > now() - $3::interval AND EXISTS (
+      SELECT 1 FROM jobs s
+      WHERE s.document_id = j.document_id AND s.seq < j.seq AND s.state = '{_SUPERSEDED}'
+        AND s.finished_at > now() - $3::interval))
 ORDER BY o.id
 LIMIT $1
 FOR UPDATE OF o SKIP LOCKED
@@ -48,10 +57,24 @@ FOR UPDATE SKIP LOCKED
 """
 
 
-async def claim_pending(conn: Conn, limit: int, *, hold_max: timedelta) -> list[Record]:
+async def claim_pending(
+    conn: Conn, limit: int, *, hold_max: timedelta, settle: timedelta
+) -> list[Record]:
     """Lock up to ``limit`` unpublished compile requests that are not held (with what their messages
     need), oldest first."""
-    return await conn.fetch(_CLAIM, limit, hold_max)
+    return await conn.fetch(_CLAIM, limit, hold_max, settle)
+
+
+async def seconds_until_settled(conn: Conn, settle: timedelta) -> float | None:
+    """Seconds until the oldest unpublished compile request younger than ``settle`` is past
+    the settle rule (None: there is none): when a relay looks again."""
+    value: float | None = await conn.fetchval(
+        "SELECT EXTRACT(EPOCH FROM min(created_at) + $1::interval - now())::float8 FROM outbox"
+        " WHERE published_at IS NULL AND kind = 'compile_requested'"
+        " AND created_at > now() - $1::interval",
+        settle,
+    )
+    return value
 
 
 async def claim_pending_events(conn: Conn, limit: int) -> list[Record]:

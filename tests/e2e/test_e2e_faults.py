@@ -82,6 +82,23 @@ def assert_clean(row: Figures, states: dict[str, str], healthy: set[str]) -> Non
     assert {states[j] for j in healthy} == {"applied"}, states
 
 
+async def all_applied_and_newest_shown(
+    scenario: str,
+    stack: Pipeline,
+    http: aiohttp.ClientSession,
+    job_ids: list[str],
+    document_ids: list[str],
+) -> None:
+    """Once the fault ended: every job applied, none lost, dead or applied twice (a row of the
+    chaos table), and every document shows its newest revision."""
+    row, states = await figures(
+        scenario, stack, http, job_ids,
+        healthy=set(job_ids), fault_ended=asyncio.get_running_loop().time(),
+    )  # fmt: skip
+    assert_clean(row, states, set(job_ids))
+    assert await newest_revisions_shown(http, document_ids)
+
+
 async def s3_unreachable_for_a_minute_with_requests_queued(
     service_env: dict[str, str], log_dir: Path
 ) -> None:
@@ -116,12 +133,9 @@ async def s3_unreachable_for_a_minute_with_requests_queued(
             # The fault itself: S3 stays away a minute.
             await asyncio.sleep(S3_OUTAGE_S - (asyncio.get_running_loop().time() - outage_started))
             s3_proxy.restore()
-            row, states = await figures(
-                "S3 unreachable 60 s", stack, http, job_ids,
-                healthy=set(job_ids), fault_ended=asyncio.get_running_loop().time(),
-            )  # fmt: skip
-            assert_clean(row, states, set(job_ids))
-            assert await newest_revisions_shown(http, document_ids)
+            await all_applied_and_newest_shown(
+                "S3 unreachable 60 s", stack, http, job_ids, document_ids
+            )
             assert not log_events(compiler, "message_not_handled")
             assert log_events(compiler, "consumer_resumed")
 
@@ -156,12 +170,10 @@ async def ten_connection_drops_during_one_long_compile(
             # The ten drops all struck while the one compile ran.
             finished = log_events(compiler, "compile_finished")
             assert slow["job_id"] not in {e.get("job_id") for e in finished}
-            row, states = await figures(
+            await all_applied_and_newest_shown(
                 f"{DROPS} broker connection drops in one compile", stack, http, job_ids,
-                healthy=set(job_ids), fault_ended=asyncio.get_running_loop().time(),
+                [slow["id"], *document_ids],
             )  # fmt: skip
-            assert_clean(row, states, set(job_ids))
-            assert await newest_revisions_shown(http, [slow["id"], *document_ids])
             compiles = [
                 e for e in log_events(compiler, "compile_started")
                 if e.get("job_id") == slow["job_id"]
@@ -191,12 +203,7 @@ async def the_api_away_for_a_minute_with_every_request_out(
         await asyncio.to_thread(stack.services["api"].stop)
         await asyncio.sleep(API_OUTAGE_S)  # results reach the applier, which holds them
         await asyncio.to_thread(stack.restart, "api")
-        row, states = await figures(
-            "the api away 60 s", stack, http, job_ids,
-            healthy=set(job_ids), fault_ended=asyncio.get_running_loop().time(),
-        )  # fmt: skip
-        assert_clean(row, states, set(job_ids))
-        assert await newest_revisions_shown(http, document_ids)
+        await all_applied_and_newest_shown("the api away 60 s", stack, http, job_ids, document_ids)
 
 
 async def every_postgresql_connection_of_the_api_cut_three_times(
@@ -218,12 +225,9 @@ async def every_postgresql_connection_of_the_api_cut_three_times(
             async with asyncio.timeout(60):  # the api connects again (the cut was real)
                 while pg_proxy.connections <= connected:
                     await asyncio.sleep(0.02)
-        row, states = await figures(
-            "api's PostgreSQL connections cut 3 times", stack, http, job_ids,
-            healthy=set(job_ids), fault_ended=asyncio.get_running_loop().time(),
-        )  # fmt: skip
-        assert_clean(row, states, set(job_ids))
-        assert await newest_revisions_shown(http, document_ids)
+        await all_applied_and_newest_shown(
+            "api's PostgreSQL connections cut 3 times", stack, http, job_ids, document_ids
+        )
 
 
 async def a_request_that_kills_the_compiler_every_time_ends_dead_with_its_reason(

@@ -44,6 +44,17 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
+class _Success:
+    """A successful compile, what ``StartPoints.keep_soon`` keeps of it."""
+
+    request: CompileRequested
+    files: list[ProjectFile]
+    plan: Plan
+    run: RunOutcome
+    source_date_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Check:
     """What a new format must reproduce: the PDF a compile of the dumped revision gave, from
     the state it left, at its date."""
@@ -140,22 +151,14 @@ class StartPoints:
         run: RunOutcome,
         source_date_epoch: int,
     ) -> None:
-        """``after_success`` in the background, off the path of the result (its S3 writes
-        took ~5 ms before each result was published). The document's next ``prepare`` here
-        waits for it; a state that could not be kept (S3 away) only costs the next compile
-        its passes."""
+        """Keep the new state; record the preamble's sight or start its dump (checked
+        against ``run``, compiled with ``source_date_epoch``). In the background, off the
+        path of the result (its S3 writes took ~5 ms before each result was published): the
+        document's next ``prepare`` here waits for it; a state that could not be kept (S3
+        away) only costs the next compile its passes."""
         document = request.document_id
-        earlier = self._keeping.get(document)
-
-        async def keep() -> None:
-            if earlier is not None:
-                await asyncio.shield(earlier)
-            try:
-                await self.after_success(request, files, plan, run, source_date_epoch)
-            except Exception:
-                log.warning("start_points_not_kept", exc_info=True)
-
-        task = asyncio.create_task(keep())
+        success = _Success(request, list(files), plan, run, source_date_epoch)
+        task = asyncio.create_task(self._keep(self._keeping.get(document), success))
         self._keeping[document] = task
 
         def forget(done: "asyncio.Task[None]") -> None:
@@ -164,16 +167,17 @@ class StartPoints:
 
         task.add_done_callback(forget)
 
-    async def after_success(
-        self,
-        request: CompileRequested,
-        files: Sequence[ProjectFile],
-        plan: Plan,
-        run: RunOutcome,
-        source_date_epoch: int,
-    ) -> None:
-        """Keep the new state; record the preamble's sight or start its dump (checked
-        against ``run``, compiled with ``source_date_epoch``)."""
+    async def _keep(self, earlier: "asyncio.Task[None] | None", success: "_Success") -> None:
+        if earlier is not None:
+            await asyncio.shield(earlier)
+        try:
+            await self._after_success(success)
+        except Exception:
+            log.warning("start_points_not_kept", exc_info=True)
+
+    async def _after_success(self, success: "_Success") -> None:
+        request, files, plan, run = success.request, success.files, success.plan, success.run
+        source_date_epoch = success.source_date_epoch
         metrics.PASSES.labels(engine=request.engine.value, seeded=str(run.seeded).lower()).observe(
             run.passes
         )

@@ -30,7 +30,13 @@ import uuid
 
 import aiohttp
 import asyncpg
-from benchkit import Deployment, cpu_seconds, percentile, queue_depth, throwaway_deployment
+from benchkit import (
+    Deployment,
+    cpu_seconds,
+    percentile,
+    queue_depth,
+    run_in_throwaway_deployment,
+)
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello\n\\end{document}\n"
 
@@ -200,16 +206,13 @@ async def run(args: argparse.Namespace, deployment: Deployment) -> dict[str, obj
     }
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--processes", type=int, default=1, help="api processes (one port)")
-    args = parser.parse_args()
-    async with throwaway_deployment() as deployment:
-        report = await run(args, deployment)
-    print(json.dumps(report, indent=2))
+    run_in_throwaway_deployment(parser, run)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -4,6 +4,8 @@ statistics, latexmk, tables, results.
 Imported by the scripts beside it (``python bench/NAME.py`` puts this folder on ``sys.path``).
 """
 
+import argparse
+import asyncio
 import json
 import os
 import resource
@@ -13,7 +15,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +126,21 @@ async def throwaway_deployment() -> AsyncIterator[Deployment]:
                 )
     finally:
         await delete_topology(AMQP_URL, topology)
+
+
+def run_in_throwaway_deployment(
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace, Deployment], Awaitable[Mapping[str, object]]],
+) -> None:
+    """Parse the command line, ``run`` the benchmark in a ``throwaway_deployment`` and print
+    its report as JSON."""
+    args = parser.parse_args()
+
+    async def measured() -> Mapping[str, object]:
+        async with throwaway_deployment() as deployment:
+            return await run(args, deployment)
+
+    print(json.dumps(asyncio.run(measured()), indent=2))
 
 
 def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:

@@ -21,14 +21,13 @@ TEXPIPE_TEST_POSTGRES_URL), like the tests.
 
 import argparse
 import asyncio
-import json
 import os
 import time
 from datetime import datetime
 
 import aiohttp
 import asyncpg
-from benchkit import Deployment, cpu_seconds, queue_depth, throwaway_deployment
+from benchkit import Deployment, cpu_seconds, queue_depth, run_in_throwaway_deployment
 
 HELLO = "\\documentclass{article}\n\\begin{document}\nHello %d\n\\end{document}\n"
 
@@ -104,16 +103,13 @@ async def run(args: argparse.Namespace, deployment: Deployment) -> dict[str, obj
     }
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--documents", type=int, default=50)
     parser.add_argument("--processes", type=int, default=1, help="api processes (relays)")
-    args = parser.parse_args()
-    async with throwaway_deployment() as deployment:
-        report = await run(args, deployment)
-    print(json.dumps(report, indent=2))
+    run_in_throwaway_deployment(parser, run)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -102,6 +102,7 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
         workers=settings.relay_workers,
         hold_max_s=settings.relay_hold_max_s,
         settle_s=settings.relay_settle_s,
+        settle_max_s=settings.relay_settle_max_s,
     )
     app[keys.RELAY] = relay
     task = asyncio.create_task(relay.run(), name="outbox-relay") if settings.relay_enabled else None

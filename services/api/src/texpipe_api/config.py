@@ -89,6 +89,14 @@ class Settings(DatabaseSettings, AmqpSettings, S3Settings, LogSettings):
         "issue 13) compiles its first and its newest revision, not the one that happens to be "
         "newest when a compile ends. 0: no wait.",
     )
+    relay_settle_max_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="The settle rule never holds a request longer than this after its "
+        "document's last compile request went out: a document edited without pause still gets "
+        "a compile about this often.",
+    )
     relay_hold_max_s: float = Field(
         default=600.0,
         gt=0,

@@ -145,6 +145,7 @@ class OutboxRelay:
         workers: int = 1,
         hold_max_s: float = 600.0,
         settle_s: float = 0.0,
+        settle_max_s: float = 2.0,
     ) -> None:
         self._pool = pool
         self._amqp_url = amqp_url
@@ -156,6 +157,7 @@ class OutboxRelay:
         self._workers = workers
         self._hold_max = timedelta(seconds=hold_max_s)
         self._settle = timedelta(seconds=settle_s)
+        self._settle_max = timedelta(seconds=settle_max_s)
         self._wake = asyncio.Event()
         self._broker: RabbitBroker | None = None
         self.published = 0
@@ -190,12 +192,14 @@ class OutboxRelay:
                 log.warning("outbox_relay_error", error=f"{type(exc).__name__}: {exc}"[:500])
                 await asyncio.sleep(self._retry_s)
                 continue
-            # Rows committed while it drained: the relay is under load.
+            # Rows committed while it drained: the relay is under load (and drains again now).
             busy = self._wake.is_set()
+            look_s = self._sweep_s if busy else await self._next_look_s()
             try:
-                await asyncio.wait_for(self._wake.wait(), await self._next_look_s())
+                await asyncio.wait_for(self._wake.wait(), look_s)
             except TimeoutError:
-                await self._sample_pending()
+                if look_s >= self._sweep_s:
+                    await self._sample_pending()
             else:
                 if busy:
                     # Under load every request wakes the relay: lingering a moment turns a
@@ -209,7 +213,9 @@ class OutboxRelay:
             return self._sweep_s
         try:
             async with self._pool.acquire() as conn:
-                due = await outbox_queries.seconds_until_settled(conn, self._settle)
+                due = await outbox_queries.seconds_until_settled(
+                    conn, settle=self._settle, settle_max=self._settle_max
+                )
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("outbox_settle_check_failed", error=str(exc)[:300])
             return self._retry_s
@@ -271,8 +277,9 @@ class OutboxRelay:
     async def _publish_batch(self, broker: RabbitBroker) -> tuple[int, int, Exception | None]:
         async with self._pool.acquire() as conn, conn.transaction():
             requests = await outbox_queries.claim_pending(
-                conn, self._batch_size, hold_max=self._hold_max, settle=self._settle
-            )
+                conn, self._batch_size, hold_max=self._hold_max,
+                settle=self._settle, settle_max=self._settle_max,
+            )  # fmt: skip
             events = await outbox_queries.claim_pending_events(conn, self._batch_size)
             claimed = max(len(requests), len(events))
             if not claimed:

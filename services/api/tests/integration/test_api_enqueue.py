@@ -176,6 +176,33 @@ async def test_the_newest_request_of_a_burst_goes_out_once_the_edits_pause(
     assert settle * 0.9 <= waited < settle + api_settings.relay_sweep_s / 2, waited
 
 
+async def test_a_document_edited_without_pause_still_gets_a_compile(
+    client: Client,
+    tenant_a: dict[str, str],
+    service_headers: dict[str, str],
+    s3_store: S3Store,
+    published: Any,
+    api_settings: Settings,
+) -> None:
+    doc = await create(client, tenant_a, compile=True)
+    job1 = doc["job_id"]
+    await published.wait_for([UUID(job1)])  # in flight
+    # A burst begins: the second edit supersedes the first, held behind job1.
+    jobs = [await revise(client, tenant_a, doc["id"], compile=True) for _ in range(2)]
+    started = asyncio.get_running_loop().time()
+    result = succeeded(job1, doc["id"], 1, await stored_pdf(s3_store))
+    assert (await post_result(client, service_headers, result))[0] == 409
+    # Edits 100 ms apart that never pause: the settle rule holds each newest request, but
+    # not past the settle maximum after the document's last compile went out.
+    deadline = started + api_settings.relay_settle_max_s + 1.5
+    while not any(UUID(j) in published.by_job for j in jobs):
+        assert asyncio.get_running_loop().time() < deadline, "no compile while edits go on"
+        jobs.append(await revise(client, tenant_a, doc["id"], compile=True))
+        await asyncio.sleep(0.1)
+    waited = asyncio.get_running_loop().time() - started
+    assert api_settings.relay_settle_s < waited, waited  # held while settling, then out
+
+
 async def test_the_schema_admits_exactly_the_contracts_job_states(api_db: str) -> None:
     conn = await asyncpg.connect(api_db)
     try:

@@ -26,8 +26,23 @@ _QUEUED = JobState.QUEUED.value
 # The settle rule: a row is also held while it is younger than ``settle`` and a request of its
 # document was superseded within ``settle`` (the document is in a burst of edits): the burst's
 # newest request goes out once the edits pause, not each one that happens to come when the
-# compile in flight ends.
+# compile in flight ends. Never longer than ``settle_max`` after the document's last compile
+# request went out: a document edited without pause still gets a compile that often.
 _SUPERSEDED = JobState.SUPERSEDED.value
+
+
+def _settling(settle: str, settle_max: str) -> str:
+    """Whether outbox row ``o`` of job ``j`` is held by the settle rule (the parameters named)."""
+    return f"""o.created_at > now() - {settle}::interval
+  AND EXISTS (
+      SELECT 1 FROM jobs s
+      WHERE s.document_id = j.document_id AND s.seq < j.seq AND s.state = '{_SUPERSEDED}'
+        AND s.finished_at > now() - {settle}::interval)
+  AND EXISTS (
+      SELECT 1 FROM jobs p JOIN outbox po ON po.job_id = p.id AND po.kind = 'compile_requested'
+      WHERE p.document_id = j.document_id AND po.published_at > now() - {settle_max}::interval)"""
+
+
 _CLAIM = f"""
 SELECT o.id, o.message_id, o.created_at, j.id AS job_id, j.document_id, j.revision, j.engine,
        j.timeout_ms, r.main_file, r.source_key, r.source_sha256, r.source_size,
@@ -40,10 +55,7 @@ WHERE o.published_at IS NULL AND o.kind = 'compile_requested'
       SELECT 1 FROM jobs e JOIN outbox eo ON eo.job_id = e.id AND eo.kind = 'compile_requested'
       WHERE e.document_id = j.document_id AND e.seq < j.seq AND e.state = '{_QUEUED}'
         AND (eo.published_at IS NULL OR eo.published_at > now() - $2::interval))
-  AND NOT (o.created_at > now() - $3::interval AND EXISTS (
-      SELECT 1 FROM jobs s
-      WHERE s.document_id = j.document_id AND s.seq < j.seq AND s.state = '{_SUPERSEDED}'
-        AND s.finished_at > now() - $3::interval))
+  AND NOT ({_settling("$3", "$4")})
 ORDER BY o.id
 LIMIT $1
 FOR UPDATE OF o SKIP LOCKED
@@ -58,22 +70,27 @@ FOR UPDATE SKIP LOCKED
 
 
 async def claim_pending(
-    conn: Conn, limit: int, *, hold_max: timedelta, settle: timedelta
+    conn: Conn, limit: int, *, hold_max: timedelta, settle: timedelta, settle_max: timedelta
 ) -> list[Record]:
     """Lock up to ``limit`` unpublished compile requests that are not held (with what their messages
     need), oldest first."""
-    return await conn.fetch(_CLAIM, limit, hold_max, settle)
+    return await conn.fetch(_CLAIM, limit, hold_max, settle, settle_max)
 
 
-async def seconds_until_settled(conn: Conn, settle: timedelta) -> float | None:
-    """Seconds until the oldest unpublished compile request younger than ``settle`` is past
-    the settle rule (None: there is none): when a relay looks again."""
-    value: float | None = await conn.fetchval(
-        "SELECT EXTRACT(EPOCH FROM min(created_at) + $1::interval - now())::float8 FROM outbox"
-        " WHERE published_at IS NULL AND kind = 'compile_requested'"
-        " AND created_at > now() - $1::interval",
-        settle,
-    )
+_SETTLED_IN = f"""
+SELECT EXTRACT(EPOCH FROM min(o.created_at) + $1::interval - now())::float8
+FROM outbox o JOIN jobs j ON j.id = o.job_id
+WHERE o.published_at IS NULL AND o.kind = 'compile_requested'
+  AND {_settling("$1", "$2")}
+"""
+
+
+async def seconds_until_settled(
+    conn: Conn, *, settle: timedelta, settle_max: timedelta
+) -> float | None:
+    """Seconds until the oldest request the settle rule holds is past it (None: it holds
+    none): when a relay looks again."""
+    value: float | None = await conn.fetchval(_SETTLED_IN, settle, settle_max)
     return value
 
 

@@ -108,6 +108,9 @@ class CompileConsumer:
         self._manager, self._ledger, self._gate = manager, ledger, gate
         self._deadline_s, self._max_starts = deadline_s, max_starts
         self._in_flight: dict[UUID, asyncio.Task[CompileCompleted | None]] = {}
+        # Start markers being removed, by job: a task of its own once the compile is done, so
+        # it ends even when no delivery is left to publish the result.
+        self._unmarking: dict[UUID, asyncio.Task[None]] = {}
         self._cancels = RecentCancels()
         # Suspects (requests some compiler died on) take it as writers: alone.
         self._isolation = aiorwlock.RWLock()
@@ -159,10 +162,11 @@ class CompileConsumer:
             async with asyncio.timeout(self._deadline_s):
                 result = await self._result_once(msg, headers, request)
                 if result is not None:
-                    # The start is settled while the result goes out (both before the ack).
+                    # The start marker goes while the result goes out (both before the ack).
+                    unmarking = self._unmarking.get(request.job_id)
                     for outcome in await asyncio.gather(
                         _broker(self._publish(result)),
-                        _s3(self._ledger.finish(request.job_id)),
+                        asyncio.shield(unmarking) if unmarking is not None else _nothing(),
                         return_exceptions=True,
                     ):
                         if isinstance(outcome, BaseException):
@@ -224,8 +228,8 @@ class CompileConsumer:
             return await self._compile_marked(request)
 
     async def _compile_marked(self, request: CompileRequested) -> CompileCompleted:
-        """The compile between its start marker and its result (the marker is removed when
-        the result is published, ``_handle_request``)."""
+        """The compile between its start marker and its result; the marker's removal starts
+        as the result is returned (``_handle_request`` publishes beside it)."""
         # Marked only once it may run, so that a job waiting for its turn is never blamed.
         async with self._running:
             await _s3(self._ledger.mark(request.job_id))
@@ -238,7 +242,17 @@ class CompileConsumer:
                     with contextlib.suppress(Exception):
                         await self._ledger.finish(request.job_id)
                 raise
+        unmarking = asyncio.create_task(_s3(self._ledger.finish(request.job_id)))
+        self._unmarking[request.job_id] = unmarking
+        unmarking.add_done_callback(partial(self._unmarked, request.job_id))
         return result
+
+    def _unmarked(self, job_id: UUID, task: "asyncio.Task[None]") -> None:
+        if self._unmarking.get(job_id) is task:
+            del self._unmarking[job_id]
+        if not task.cancelled() and task.exception() is not None:
+            # Left behind, the marker counts as one start that died (as after a crash).
+            log.warning("start_marker_not_removed", job_id=str(job_id), error=str(task.exception()))
 
     async def _dead_letter(
         self, msg: RabbitMessage, headers: dict[str, Any], *, reason: str, code: str
@@ -262,3 +276,7 @@ class CompileConsumer:
             message_id=str(result.message_id),
         )
         log.info("result_published", outcome=result.outcome.value, cache_hit=result.cache_hit)
+
+
+async def _nothing() -> None:
+    """Nothing to wait for, beside what there is (``asyncio.gather``)."""

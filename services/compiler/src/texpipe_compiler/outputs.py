@@ -78,7 +78,8 @@ class PageCounter:
         self._timeout_s = timeout_s
         self._argv = argv or (sys.executable, "-I", "-m", "texpipe_compiler.pdf_pages")
         self._spare: asyncio.subprocess.Process | None = None
-        self._spawning: asyncio.Task[None] | None = None
+        self._spawning: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def _start(self) -> asyncio.subprocess.Process:
         # Nothing of the service's environment (S3 and broker credentials) reaches the
@@ -99,9 +100,9 @@ class PageCounter:
         except OSError:
             log.warning("pdf_page_counter_spare_not_started", exc_info=True)
             return
-        if self._spare is None:
+        if self._spare is None and not self._closed:
             self._spare = spare
-        else:  # another count made one meanwhile
+        else:  # another count made one meanwhile, or the counter is closing
             await _end(spare)
 
     async def facts(self, data: bytes) -> PdfFacts:
@@ -126,14 +127,17 @@ class PageCounter:
             await _end(process)
             # The next PDF's process starts after this count (not beside it: both would
             # share the CPU), and not on this compile's path.
-            self._spawning = asyncio.create_task(self._spare_up())
+            if not self._closed:
+                spawning = asyncio.create_task(self._spare_up())
+                self._spawning.add(spawning)
+                spawning.add_done_callback(self._spawning.discard)
         pages = _pages_of(answer[:MAX_ANSWER_BYTES], process.returncode)
         return PdfFacts(digest, len(data), pages)
 
     async def aclose(self) -> None:
         """End the spare child (idempotent)."""
-        if self._spawning is not None:
-            await self._spawning
+        self._closed = True
+        await asyncio.gather(*self._spawning, return_exceptions=True)
         process, self._spare = self._spare, None
         if process is not None:
             await _end(process)

@@ -59,15 +59,22 @@ class _Sandbox:
         return self.process.returncode is None
 
     async def close(self) -> None:
-        """Kill everything in it, reap it, release its group and folder."""
+        """Kill everything in it, reap it, release its group and folder (each step even when
+        an earlier one failed)."""
         try:
             if self.child_pid is not None and self.process.returncode is None:
                 metrics.SANDBOX_CPU.inc(tree_cpu_seconds(self.child_pid))
         finally:
-            await _teardown(self.process, self.child_pid, self.info_read, self.pipes, self.drain)
-            if self.group is not None:
-                await asyncio.to_thread(self.group.destroy)
-            await asyncio.to_thread(shutil.rmtree, self.format_dir, True)
+            try:
+                await _teardown(
+                    self.process, self.child_pid, self.info_read, self.pipes, self.drain
+                )
+            finally:
+                try:
+                    if self.group is not None:
+                        await asyncio.to_thread(self.group.destroy)
+                finally:
+                    await asyncio.to_thread(shutil.rmtree, self.format_dir, True)
 
 
 class SandboxLauncher:
@@ -120,7 +127,12 @@ class SandboxLauncher:
         try:
             if format_file is not None:
                 target = started.format_dir / FORMAT_FILE.rsplit("/", 1)[1]
-                await asyncio.to_thread(os.link, format_file, target)
+                try:
+                    await asyncio.to_thread(os.link, format_file, target)
+                except FileNotFoundError:
+                    # Dropped from the folder since it was found: TeX finds no format, and
+                    # the runner compiles again from scratch.
+                    log.warning("format_file_gone", path=str(format_file))
             yield started.session
         finally:
             await asyncio.shield(started.close())
@@ -132,7 +144,8 @@ class SandboxLauncher:
         if ready is not None and not ready.alive:
             await asyncio.shield(ready.close())
             ready = None
-        metrics.SANDBOX_SPARES.labels(result="hit" if ready else "miss").inc()
+        if self._use_spares:
+            metrics.SANDBOX_SPARES.labels(result="hit" if ready else "miss").inc()
         return ready
 
     def _start_spare(self, uid: int | None, cpu_s: int) -> None:
@@ -164,12 +177,9 @@ class SandboxLauncher:
     async def aclose(self) -> None:
         """Stop the spares (and the ones being started): nothing of them is left."""
         self._closed = True
-        for task in list(self._starting):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._starting, return_exceptions=True)
         spares, self._spares = list(self._spares.values()), {}
-        for ready in spares:
-            await ready.close()
+        await asyncio.gather(*(ready.close() for ready in spares), return_exceptions=True)
 
     async def _start(self, uid: int | None, cpu_s: int) -> _Sandbox:
         group = await asyncio.to_thread(self._groups.create) if self._groups else None

@@ -116,6 +116,16 @@ async def test_a_key_recorded_by_a_concurrent_transaction_answers_with_its_job(
         await b.close()
 
 
+async def in_flight(
+    client: Client, headers: dict[str, str], published: Any
+) -> tuple[dict[str, Any], str]:
+    """A new document whose first compile request is published (in flight): (document,
+    job id)."""
+    doc = await create(client, headers, compile=True)
+    await published.wait_for([UUID(doc["job_id"])])
+    return doc, doc["job_id"]
+
+
 async def test_a_newer_request_supersedes_a_held_job_and_the_newest_waits_for_the_running_one(
     client: Client,
     tenant_a: dict[str, str],
@@ -123,9 +133,7 @@ async def test_a_newer_request_supersedes_a_held_job_and_the_newest_waits_for_th
     s3_store: S3Store,
     published: Any,
 ) -> None:
-    doc = await create(client, tenant_a, compile=True)
-    job1 = doc["job_id"]
-    await published.wait_for([UUID(job1)])  # in flight
+    doc, job1 = await in_flight(client, tenant_a, published)
     job2 = await revise(client, tenant_a, doc["id"], compile=True)  # held behind job1
     poll = asyncio.create_task(job(client, tenant_a, job2, wait=30))
     job3 = await revise(client, tenant_a, doc["id"], compile=True)  # supersedes job2
@@ -161,9 +169,7 @@ async def test_the_newest_request_of_a_burst_goes_out_once_the_edits_pause(
 ) -> None:
     settle = api_settings.relay_settle_s
     assert settle > 0
-    doc = await create(client, tenant_a, compile=True)
-    job1 = doc["job_id"]
-    await published.wait_for([UUID(job1)])  # in flight
+    doc, job1 = await in_flight(client, tenant_a, published)
     await revise(client, tenant_a, doc["id"], compile=True)  # held behind job1
     job3 = await revise(client, tenant_a, doc["id"], compile=True)  # supersedes it: a burst
     requested = asyncio.get_running_loop().time()
@@ -184,9 +190,7 @@ async def test_a_document_edited_without_pause_still_gets_a_compile(
     published: Any,
     api_settings: Settings,
 ) -> None:
-    doc = await create(client, tenant_a, compile=True)
-    job1 = doc["job_id"]
-    await published.wait_for([UUID(job1)])  # in flight
+    doc, job1 = await in_flight(client, tenant_a, published)
     # A burst begins: the second edit supersedes the first, held behind job1.
     jobs = [await revise(client, tenant_a, doc["id"], compile=True) for _ in range(2)]
     started = asyncio.get_running_loop().time()

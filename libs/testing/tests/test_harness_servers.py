@@ -3,6 +3,8 @@
 import asyncio
 import hashlib
 import json
+import socket
+from pathlib import Path
 from uuid import uuid4
 
 import aio_pika
@@ -19,6 +21,7 @@ from texpipe_contracts.topology import (
 from texpipe_servicekit.rabbit import dead_letter, rabbit_exchange
 from texpipe_servicekit.s3 import open_s3_store
 from texpipe_servicekit.settings import S3Settings
+from texpipe_testing import seaweed, servers
 from texpipe_testing.seaweed import S3Server
 
 
@@ -174,3 +177,27 @@ async def test_a_retry_queue_returns_an_expired_message_to_the_apply_queue(
         assert back.headers[HEADER_ATTEMPT] == 1
         assert waited >= 0.25
         await back.ack()
+
+
+def test_seaweedfs_starts_again_on_fresh_ports_when_one_was_taken_meanwhile(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The first port handed out is in use by the time weed binds it (another connection took
+    # it): weed exits, and the harness starts it again on fresh ports.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        handed: list[int] = []
+
+        def port() -> int:
+            handed.append(taken.getsockname()[1] if not handed else servers.free_port())
+            return handed[-1]
+
+        monkeypatch.setattr(seaweed, "free_port", port)
+        process, server = seaweed.start_weed(tmp_path, bucket="retried")
+        try:
+            assert server.endpoint_url.startswith("http://127.0.0.1:")
+            log = (tmp_path / "weed.out").read_text(errors="replace")
+            assert any(sign in log for sign in seaweed.PORT_TAKEN_SIGNS)
+        finally:
+            seaweed.stop_weed(process)

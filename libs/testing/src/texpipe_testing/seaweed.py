@@ -21,6 +21,18 @@ from botocore.config import Config
 from texpipe_testing.servers import free_port
 
 READY_TIMEOUT_S = 30.0
+START_ATTEMPTS = 3
+"""Starts with fresh ports when one was taken meanwhile: a port ``free_port`` found can be
+used by any outgoing connection before weed binds it (seen once in CI: the filer's)."""
+
+
+PORT_TAKEN_SIGNS = ("address already in use", "Port allocation failed")
+"""What weed logs when a port it was given is in use: at its own check before it starts, or
+when a server binds later."""
+
+
+class PortTakenError(RuntimeError):
+    """weed exited because a port it was given was in use by then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +56,16 @@ def weed_binary() -> str:
     return found
 
 
-def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_ready(endpoint: str, process: subprocess.Popen[bytes], log: Path, since: int) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"SeaweedFS exited with {process.returncode}:\n{tail}")
+            with log.open("rb") as out:
+                out.seek(since)
+                tail = out.read().decode(errors="replace")[-2000:]
+            taken = any(sign in tail for sign in PORT_TAKEN_SIGNS)
+            error = PortTakenError if taken else RuntimeError
+            raise error(f"SeaweedFS exited with {process.returncode}:\n{tail}")
         try:
             # An anonymous request gets 403 once the S3 gateway is up.
             urllib.request.urlopen(endpoint, timeout=1)  # noqa: S310 - loopback URL we built
@@ -100,6 +116,19 @@ def start_weed(
         )
     )
     config.chmod(0o600)
+    attempt = 1
+    while True:
+        try:
+            return _start_once(root, config, bucket, access_key, secret_key, s3_port)
+        except PortTakenError:
+            if attempt == START_ATTEMPTS:
+                raise
+            attempt += 1
+
+
+def _start_once(
+    root: Path, config: Path, bucket: str, access_key: str, secret_key: str, s3_port: int | None
+) -> tuple["subprocess.Popen[bytes]", S3Server]:
     names = ("master", "volume", "filer", "s3")
     ports = {name: free_port() for name in names}
     if s3_port:
@@ -124,12 +153,13 @@ def start_weed(
     ]
     log = root / "weed.out"
     with log.open("ab") as out:
+        since = out.tell()
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, cwd=root, start_new_session=True
         )
     endpoint = f"http://127.0.0.1:{ports['s3']}"
     try:
-        _wait_ready(endpoint, process, log)
+        _wait_ready(endpoint, process, log, since)
         _create_bucket(endpoint, access_key, secret_key, bucket)
     except BaseException:
         stop_weed(process)
